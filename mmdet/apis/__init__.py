@@ -1,0 +1,1 @@
+"""Public high-level API (mmdetection 2.x names)."""
