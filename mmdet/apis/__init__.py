@@ -1,1 +1,6 @@
 """Public high-level API (mmdetection 2.x names)."""
+from .test import fuse_conv_bn, multi_gpu_test, single_gpu_test
+from .train import collect_env_info, init_random_seed, set_random_seed, train_detector
+
+__all__ = ["train_detector", "set_random_seed", "init_random_seed", "collect_env_info", "single_gpu_test",
+           "multi_gpu_test", "fuse_conv_bn"]

@@ -1,3 +1,16 @@
+"""Hooks with mmcv 1.x names; importing this package registers them in ``mmdet.registry.HOOKS``."""
+from .checkpoint import CheckpointHook, find_latest_checkpoint
+from .evaluation import DistEvalHook, EvalHook
 from .hook import PRIORITIES, Hook, get_priority
+from .iter_timer import IterTimerHook
+from .logger import LoggerHook, TensorboardLoggerHook, TextLoggerHook
+from .lr_updater import LrUpdaterHook, build_lr_hook
+from .misc import EmptyCacheHook, NumClassCheckHook, check_num_classes
+from .optimizer import DistOptimizerHook, Fp16OptimizerHook, GradientCumulativeOptimizerHook, OptimizerHook
+from .sampler_seed import DistSamplerSeedHook
 
-__all__ = ["Hook", "PRIORITIES", "get_priority"]
+__all__ = ["Hook", "PRIORITIES", "get_priority", "CheckpointHook", "find_latest_checkpoint", "EvalHook",
+           "DistEvalHook", "IterTimerHook", "LoggerHook", "TextLoggerHook", "TensorboardLoggerHook",
+           "LrUpdaterHook", "build_lr_hook", "EmptyCacheHook", "NumClassCheckHook", "check_num_classes",
+           "OptimizerHook", "Fp16OptimizerHook", "GradientCumulativeOptimizerHook", "DistOptimizerHook",
+           "DistSamplerSeedHook"]

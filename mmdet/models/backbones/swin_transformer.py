@@ -141,6 +141,13 @@ def pad_hw_to_window(h: int, w: int, window: int) -> tuple[int, int]:
     return (window - h % window) % window, (window - w % window) % window
 
 
+def drop_path_rates(num_blocks: int, max_rate: float) -> list[float]:
+    """Stochastic-depth rate of every block: linear from 0 to ``max_rate`` over all blocks (python floats)."""
+    if num_blocks <= 1:
+        return [0.0] * num_blocks
+    return [max_rate * i / (num_blocks - 1) for i in range(num_blocks)]
+
+
 def run_block(block: nn.Module, use_checkpoint: bool, *args):
     """``block(*args)``, through ``torch.utils.checkpoint`` (non-reentrant) while training with ``use_checkpoint``."""
     if use_checkpoint and torch.is_grad_enabled():
@@ -401,7 +408,7 @@ class SwinTransformer(nn.Module):
             nn.init.trunc_normal_(self.absolute_pos_embed, std=0.02)
         self.pos_drop = nn.Dropout(p=drop_rate)
 
-        rates = torch.linspace(0, drop_path_rate, sum(depths)).tolist()
+        rates = drop_path_rates(sum(depths), drop_path_rate)
         self.layers = nn.ModuleList()
         for i in range(num_layers):
             start = sum(depths[:i])

@@ -30,7 +30,7 @@ from mmdet.registry import ACTIVATION_LAYERS, CONV_LAYERS, NORM_LAYERS, UPSAMPLE
 
 __all__ = ["ConvModule", "build_conv_layer", "build_norm_layer", "build_activation_layer", "build_upsample_layer",
            "HSigmoid", "HSwish", "PixelShufflePack", "kaiming_init", "constant_init", "xavier_init",
-           "normal_init"]
+           "normal_init", "init_children_weights"]
 
 # ---------------------------------------------------------------- registration of torch layers
 for _name, _cls in (("Conv", nn.Conv2d), ("Conv1d", nn.Conv1d), ("Conv2d", nn.Conv2d), ("Conv3d", nn.Conv3d)):
@@ -126,6 +126,16 @@ def kaiming_init(module: nn.Module, a: float = 0.0, mode: str = "fan_out", nonli
         init(module.weight, a=a, mode=mode, nonlinearity=nonlinearity)
     if getattr(module, "bias", None) is not None:
         nn.init.constant_(module.bias, bias)
+
+
+def init_children_weights(module: nn.Module) -> None:
+    """Initialise ``module``'s sub-tree: every child that defines ``init_weights()`` initialises its own sub-tree,
+    other children are searched recursively (mmcv ``BaseModule.init_weights`` order: parents before children)."""
+    for child in module.children():
+        if callable(getattr(child, "init_weights", None)):
+            child.init_weights()
+        else:
+            init_children_weights(child)
 
 
 # ---------------------------------------------------------------- builders

@@ -1,0 +1,20 @@
+# Cascade Mask R-CNN variant of ViTDet-ViT-Base-100e.py (same backbone, LSJ data and schedule).
+_base_ = ['./_vitdet_cascade_heads.py']
+
+model = dict(
+    type='CascadeRCNN',
+    backbone=dict(
+        _delete_=True,
+        type='ViT',
+        img_size=1024,
+        embed_dim=768,
+        depth=12,
+        num_heads=12,
+        mlp_ratio=4,
+        qkv_bias=True,
+        qk_scale=None,
+        drop_rate=0.,
+        attn_drop_rate=0.,
+        drop_path_rate=0.1,
+        use_abs_pos_emb=True),
+    neck=dict(in_channels=[768, 768, 768, 768]))

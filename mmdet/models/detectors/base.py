@@ -1,0 +1,224 @@
+"""``BaseDetector``: the mmdetection 2.x detector interface (forward dispatch, loss parsing, train/val steps,
+result drawing)."""
+from __future__ import annotations
+
+import inspect
+import os
+import warnings
+from abc import ABCMeta, abstractmethod
+from collections import OrderedDict
+
+import cv2
+import numpy as np
+import torch
+import torch.distributed as dist
+from pycocotools import mask as mask_util
+from torch import nn
+
+from mmdet.models.layers.conv_module import init_children_weights
+
+__all__ = ["BaseDetector"]
+
+
+def _class_palette(num_classes: int) -> np.ndarray:
+    """Fixed, well-spread BGR colours per class: ``(num_classes, 3)`` uint8."""
+    rng = np.random.RandomState(42)
+    return rng.randint(0, 256, size=(max(num_classes, 1), 3), dtype=np.uint8)
+
+
+class BaseDetector(nn.Module, metaclass=ABCMeta):
+    """Base of all detectors.
+
+    ``forward(img, img_metas, return_loss=True, **kwargs)`` dispatches to ``forward_train`` (losses dict) or
+    ``forward_test`` (``img`` / ``img_metas`` given as lists over test-time augmentations).
+    """
+
+    def __init__(self, init_cfg=None):
+        super().__init__()
+        self.init_cfg = init_cfg
+        self.fp16_enabled = False
+        self.CLASSES = None
+
+    @property
+    def with_neck(self) -> bool:
+        return getattr(self, "neck", None) is not None
+
+    @property
+    def with_shared_head(self) -> bool:
+        return getattr(self, "roi_head", None) is not None and self.roi_head.with_shared_head
+
+    @property
+    def with_bbox(self) -> bool:
+        return ((getattr(self, "roi_head", None) is not None and self.roi_head.with_bbox)
+                or getattr(self, "bbox_head", None) is not None)
+
+    @property
+    def with_mask(self) -> bool:
+        return ((getattr(self, "roi_head", None) is not None and self.roi_head.with_mask)
+                or getattr(self, "mask_head", None) is not None)
+
+    @abstractmethod
+    def extract_feat(self, imgs: torch.Tensor):
+        """``(N, 3, H, W)`` -> tuple of feature maps."""
+
+    def extract_feats(self, imgs: list[torch.Tensor]) -> list:
+        return [self.extract_feat(img) for img in imgs]
+
+    def init_weights(self) -> None:
+        """Backbone: ``backbone.init_weights(pretrained=self.pretrained)`` (its own ``init_cfg`` when None);
+        every other part: its mmdet default initialisation."""
+        pretrained = getattr(self, "pretrained", None)
+        backbone = getattr(self, "backbone", None)
+        for name, child in self.named_children():
+            if child is backbone and callable(getattr(child, "init_weights", None)):
+                if "pretrained" in inspect.signature(child.init_weights).parameters:
+                    child.init_weights(pretrained=pretrained)
+                elif pretrained is not None:
+                    raise TypeError(f"model.pretrained is set but {type(child).__name__}.init_weights() takes no "
+                                    f"'pretrained'; put the checkpoint in the backbone's init_cfg instead")
+                else:
+                    child.init_weights()
+            elif callable(getattr(child, "init_weights", None)):
+                child.init_weights()
+            else:
+                init_children_weights(child)
+
+    @staticmethod
+    def _set_batch_input_shape(img: torch.Tensor, img_metas: list[dict]) -> None:
+        shape = tuple(img.size()[-2:])
+        for meta in img_metas:
+            meta["batch_input_shape"] = shape
+
+    def forward_train(self, imgs: torch.Tensor, img_metas: list[dict], **kwargs) -> dict:
+        """Sets ``batch_input_shape`` in every meta; subclasses compute the losses."""
+        self._set_batch_input_shape(imgs, img_metas)
+        return {}
+
+    @abstractmethod
+    def simple_test(self, img, img_metas, **kwargs):
+        """Single-augmentation test."""
+
+    @abstractmethod
+    def aug_test(self, imgs, img_metas, **kwargs):
+        """Multi-augmentation test."""
+
+    def forward_test(self, imgs: list[torch.Tensor], img_metas: list[list[dict]], **kwargs):
+        """``imgs``: one ``(N, 3, H, W)`` tensor per augmentation; ``img_metas``: per augmentation a list of N
+        metas. One augmentation -> ``simple_test``, several -> ``aug_test`` (batch size 1)."""
+        for var, name in ((imgs, "imgs"), (img_metas, "img_metas")):
+            if not isinstance(var, list):
+                raise TypeError(f"forward_test: {name} must be a list over augmentations, got {type(var).__name__}")
+        if len(imgs) != len(img_metas):
+            raise ValueError(f"forward_test: {len(imgs)} augmented images but {len(img_metas)} img_metas lists")
+        for img, metas in zip(imgs, img_metas):
+            self._set_batch_input_shape(img, metas)
+        if len(imgs) == 1:
+            if "proposals" in kwargs:
+                kwargs["proposals"] = kwargs["proposals"][0]
+            return self.simple_test(imgs[0], img_metas[0], **kwargs)
+        if imgs[0].size(0) != 1:
+            raise ValueError(f"aug test supports batch size 1 only, got {imgs[0].size(0)}")
+        if "proposals" in kwargs:
+            raise ValueError("aug test does not take precomputed proposals")
+        return self.aug_test(imgs, img_metas, **kwargs)
+
+    def forward(self, img, img_metas, return_loss: bool = True, **kwargs):
+        """``return_loss=True``: ``forward_train(img, img_metas, **kwargs)``; else ``forward_test``."""
+        if return_loss:
+            return self.forward_train(img, img_metas, **kwargs)
+        return self.forward_test(img, img_metas, **kwargs)
+
+    @staticmethod
+    def _parse_losses(losses: dict) -> tuple[torch.Tensor, "OrderedDict[str, float]"]:
+        """Tensors -> mean, lists -> sum of means; ``loss`` = sum of entries whose name contains ``'loss'``.
+        Logged values are averaged over ranks (one all-reduce) when distributed."""
+        log_vars = OrderedDict()
+        for name, value in losses.items():
+            if isinstance(value, torch.Tensor):
+                log_vars[name] = value.mean()
+            elif isinstance(value, (list, tuple)):
+                log_vars[name] = sum(v.mean() for v in value)
+            else:
+                raise TypeError(f"loss '{name}' must be a tensor or a list of tensors, got {type(value).__name__}")
+        loss = sum(v for k, v in log_vars.items() if "loss" in k)
+        log_vars["loss"] = loss
+        names = list(log_vars)
+        values = torch.stack([torch.as_tensor(v, dtype=torch.float32).detach().reshape(())
+                              .to(loss.device if isinstance(loss, torch.Tensor) else "cpu") for v in log_vars.values()])
+        if dist.is_available() and dist.is_initialized():
+            world_size = dist.get_world_size()
+            count = torch.tensor([len(names)], device=values.device)
+            dist.all_reduce(count)
+            if int(count.item()) != len(names) * world_size:
+                raise RuntimeError(f"loss keys differ across ranks (rank {dist.get_rank()} has {names})")
+            dist.all_reduce(values.div_(world_size))
+        parsed = OrderedDict(zip(names, values.tolist()))
+        return loss, parsed
+
+    def train_step(self, data: dict, optimizer=None) -> dict:
+        """``losses = self(**data)`` -> ``dict(loss, log_vars, num_samples)`` (the optimizer hook steps)."""
+        losses = self(**data)
+        loss, log_vars = self._parse_losses(losses)
+        return dict(loss=loss, log_vars=log_vars, num_samples=len(data["img_metas"]))
+
+    def val_step(self, data: dict, optimizer=None) -> dict:
+        """Same as :meth:`train_step` (a ``('val', 1)`` workflow computes losses)."""
+        return self.train_step(data, optimizer)
+
+    def show_result(self, img, result, score_thr: float = 0.3, bbox_color=(72, 101, 241),
+                    text_color=(72, 101, 241), mask_color=None, thickness: int = 2, font_size: int = 13,
+                    win_name: str = "", show: bool = False, wait_time: float = 0, out_file: str | None = None):
+        """Draw detections with score > ``score_thr``: semi-transparent masks (per-class colours, or
+        ``mask_color``), boxes and ``class|score`` labels.
+
+        Args:
+            img: image path or BGR uint8 array ``(H, W, 3)``.
+            result: ``bbox_results`` or ``(bbox_results, segm_results)`` as returned by ``simple_test``.
+            out_file: write the drawing there (directories are created).
+        Returns: the drawn image when neither ``show`` nor ``out_file`` is given.
+        """
+        if isinstance(img, str):
+            path = img
+            img = cv2.imread(path)
+            if img is None:
+                raise FileNotFoundError(f"show_result: cannot read image {path}")
+        img = np.ascontiguousarray(img.copy())
+        if isinstance(result, tuple):
+            bbox_result, segm_result = result
+            if isinstance(segm_result, tuple):
+                segm_result = segm_result[0]
+        else:
+            bbox_result, segm_result = result, None
+        num_classes = len(bbox_result)
+        bboxes = (np.vstack([np.asarray(b, dtype=np.float32).reshape(-1, 5) for b in bbox_result])
+                  if num_classes else np.zeros((0, 5), np.float32))
+        labels = np.concatenate([np.full(len(b), i, dtype=np.int64) for i, b in enumerate(bbox_result)]) \
+            if num_classes else np.zeros(0, np.int64)
+        keep = bboxes[:, 4] > score_thr
+        palette = _class_palette(num_classes)
+        if segm_result is not None and keep.any():
+            masks = [m for per_class in segm_result for m in per_class]
+            for idx in np.flatnonzero(keep):
+                mask = masks[idx]
+                if isinstance(mask, dict):
+                    mask = mask_util.decode(mask)
+                mask = np.asarray(mask).astype(bool)
+                color = np.asarray(mask_color if mask_color is not None else palette[labels[idx]], dtype=np.float32)
+                img[mask] = (img[mask].astype(np.float32) * 0.5 + color * 0.5).astype(np.uint8)
+        class_names = self.CLASSES if self.CLASSES is not None else [str(i) for i in range(num_classes)]
+        font_scale = font_size / 30.0
+        for box, label in zip(bboxes[keep], labels[keep]):
+            x1, y1, x2, y2 = (int(round(float(v))) for v in box[:4])
+            cv2.rectangle(img, (x1, y1), (x2, y2), tuple(int(c) for c in bbox_color), thickness)
+            text = f"{class_names[label]}|{box[4]:.2f}"
+            cv2.putText(img, text, (x1, max(y1 - 2, 0)), cv2.FONT_HERSHEY_SIMPLEX, font_scale,
+                        tuple(int(c) for c in text_color), 1, cv2.LINE_AA)
+        if show:
+            warnings.warn("show_result(show=True): no display in this build (opencv headless); use out_file")
+        if out_file is not None:
+            os.makedirs(os.path.dirname(os.path.abspath(out_file)), exist_ok=True)
+            if not cv2.imwrite(out_file, img):
+                raise OSError(f"show_result: could not write {out_file}")
+        if not (show or out_file):
+            return img
+        return None

@@ -1,0 +1,122 @@
+"""Box and mask test paths shared by the RoI heads (mmdetection 2.x ``BBoxTestMixin`` / ``MaskTestMixin``)."""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from mmdet.core.bbox import bbox2roi, bbox_mapping
+from mmdet.core.post_processing import merge_aug_bboxes, merge_aug_masks, multiclass_nms
+
+__all__ = ["BBoxTestMixin", "MaskTestMixin", "empty_detections", "scale_factor_tensor"]
+
+
+def empty_detections(device: torch.device, num: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(det_bboxes (0, 5), det_labels (0,))`` on ``device``."""
+    return torch.zeros(num, 5, device=device), torch.zeros(num, dtype=torch.long, device=device)
+
+
+def scale_factor_tensor(scale_factor, like: torch.Tensor) -> torch.Tensor:
+    """``img_meta['scale_factor']`` (float32 array ``[w, h, w, h]``, tensor or float) as a float32 tensor."""
+    if isinstance(scale_factor, torch.Tensor):
+        return scale_factor.to(device=like.device, dtype=torch.float32)
+    return torch.as_tensor(np.asarray(scale_factor, dtype=np.float32), device=like.device)
+
+
+class BBoxTestMixin:
+    """Box inference for heads with ``self.bbox_head`` and ``self._bbox_forward(x, rois)``."""
+
+    def simple_test_bboxes(self, x, img_metas: list[dict], proposals: list[torch.Tensor], rcnn_test_cfg,
+                           rescale: bool = False) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+        """Per image ``det_bboxes (n, 5)`` and ``det_labels (n,)`` (original-image coordinates if ``rescale``).
+
+        All images' RoIs go through the head in one batch; decoding and NMS are per image.
+        """
+        rois = bbox2roi(proposals)
+        if rois.shape[0] == 0:
+            dets = [empty_detections(rois.device) for _ in proposals]
+            return [d[0] for d in dets], [d[1] for d in dets]
+        bbox_results = self._bbox_forward(x, rois)
+        num_per_img = tuple(len(p) for p in proposals)
+        rois_per_img = rois.split(num_per_img, 0)
+        cls_scores = bbox_results["cls_score"].split(num_per_img, 0)
+        bbox_preds = bbox_results["bbox_pred"].split(num_per_img, 0)
+        det_bboxes, det_labels = [], []
+        for i, meta in enumerate(img_metas):
+            if rois_per_img[i].shape[0] == 0:
+                det_bbox, det_label = empty_detections(rois.device)
+            else:
+                det_bbox, det_label = self.bbox_head.get_bboxes(
+                    rois_per_img[i], cls_scores[i], bbox_preds[i], meta["img_shape"], meta["scale_factor"],
+                    rescale=rescale, cfg=rcnn_test_cfg)
+            det_bboxes.append(det_bbox)
+            det_labels.append(det_label)
+        return det_bboxes, det_labels
+
+    def aug_test_bboxes(self, feats: list, img_metas: list[list[dict]], proposal_list: list[torch.Tensor],
+                        rcnn_test_cfg) -> tuple[torch.Tensor, torch.Tensor]:
+        """TTA for one image: map the (original-image) proposals into each augmented view, decode there, merge
+        the views' boxes back (``merge_aug_bboxes``: unflip, unscale, average) and run ``multiclass_nms``."""
+        aug_bboxes, aug_scores = [], []
+        for x, img_meta in zip(feats, img_metas):
+            meta = img_meta[0]
+            proposals = bbox_mapping(proposal_list[0][:, :4], meta["img_shape"], meta["scale_factor"], meta["flip"],
+                                     meta.get("flip_direction", "horizontal"))
+            rois = bbox2roi([proposals])
+            bbox_results = self._bbox_forward(x, rois)
+            bboxes, scores = self.bbox_head.get_bboxes(rois, bbox_results["cls_score"], bbox_results["bbox_pred"],
+                                                       meta["img_shape"], meta["scale_factor"], rescale=False,
+                                                       cfg=None)
+            aug_bboxes.append(bboxes)
+            aug_scores.append(scores)
+        merged_bboxes, merged_scores = merge_aug_bboxes(aug_bboxes, aug_scores, img_metas, rcnn_test_cfg)
+        if merged_bboxes.shape[0] == 0:
+            return empty_detections(merged_bboxes.device)
+        return multiclass_nms(merged_bboxes, merged_scores, rcnn_test_cfg["score_thr"], rcnn_test_cfg["nms"],
+                              rcnn_test_cfg["max_per_img"])
+
+
+class MaskTestMixin:
+    """Mask inference for heads with ``self.mask_head`` and ``self._mask_forward(x, rois)``."""
+
+    def simple_test_mask(self, x, img_metas: list[dict], det_bboxes: list[torch.Tensor],
+                         det_labels: list[torch.Tensor], rescale: bool = False) -> list[list[list[np.ndarray]]]:
+        """Per image, per class lists of binary masks. Mask RoIs are the detections in resized-image coordinates
+        (``det_bboxes * scale_factor`` when ``rescale``); one mask-head batch for all images."""
+        num_classes = self.mask_head.num_classes
+        if all(d.shape[0] == 0 for d in det_bboxes):
+            return [[[] for _ in range(num_classes)] for _ in det_bboxes]
+        if rescale:
+            factors = [scale_factor_tensor(m["scale_factor"], d) for m, d in zip(img_metas, det_bboxes)]
+            boxes = [d[:, :4] * f for d, f in zip(det_bboxes, factors)]
+        else:
+            factors = [m["scale_factor"] for m in img_metas]
+            boxes = [d[:, :4] for d in det_bboxes]
+        mask_results = self._mask_forward(x, bbox2roi(boxes))
+        mask_preds = mask_results["mask_pred"].split([len(d) for d in det_bboxes], 0)
+        segm_results = []
+        for i, meta in enumerate(img_metas):
+            if det_bboxes[i].shape[0] == 0:
+                segm_results.append([[] for _ in range(num_classes)])
+            else:
+                segm_results.append(self.mask_head.get_seg_masks(mask_preds[i], boxes[i], det_labels[i],
+                                                                 self.test_cfg, meta["ori_shape"], factors[i],
+                                                                 rescale))
+        return segm_results
+
+    def aug_test_mask(self, feats: list, img_metas: list[list[dict]], det_bboxes: torch.Tensor,
+                      det_labels: torch.Tensor) -> list[list[np.ndarray]]:
+        """TTA masks of one image: the (original-image) detections are mapped into every view, their sigmoid
+        masks are unflipped and averaged (``merge_aug_masks``) and pasted into ``ori_shape``."""
+        if det_bboxes.shape[0] == 0:
+            return [[] for _ in range(self.mask_head.num_classes)]
+        aug_masks = []
+        for x, img_meta in zip(feats, img_metas):
+            meta = img_meta[0]
+            boxes = bbox_mapping(det_bboxes[:, :4], meta["img_shape"], meta["scale_factor"], meta["flip"],
+                                 meta.get("flip_direction", "horizontal"))
+            mask_results = self._mask_forward(x, bbox2roi([boxes]))
+            aug_masks.append(mask_results["mask_pred"].sigmoid().cpu().numpy())
+        merged = merge_aug_masks(aug_masks, img_metas, self.test_cfg)
+        return self.mask_head.get_seg_masks(merged, det_bboxes, det_labels, self.test_cfg,
+                                            img_metas[0][0]["ori_shape"], scale_factor=det_bboxes.new_ones(4),
+                                            rescale=False)

@@ -1,0 +1,2 @@
+_base_ = './base/runtime.py'
+optimizer = dict(_delete_=True, type='SGD', lr=0.01)

@@ -1,0 +1,1 @@
+lr = {{_base_.optimizer.lr}}

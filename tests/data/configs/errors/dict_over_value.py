@@ -1,0 +1,2 @@
+_base_ = '../base/runtime.py'
+log_level = dict(level='INFO')

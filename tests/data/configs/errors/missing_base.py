@@ -1,0 +1,1 @@
+_base_ = ['../base/runtime.py', '../base/no_such_file.py']

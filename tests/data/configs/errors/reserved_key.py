@@ -1,0 +1,1 @@
+filename = 'my_config.py'

@@ -1,0 +1,5 @@
+dir_name = '{{ fileDirname }}'
+base_name = '{{ fileBasename }}'
+stem = '{{fileBasenameNoExtension}}'
+ext = '{{ fileExtname }}'
+work_dir = './work_dirs/{{ fileBasenameNoExtension }}'
