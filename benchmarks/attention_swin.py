@@ -10,6 +10,10 @@ Cases are the shifted blocks of the published models at a 800 x 1216 input (``--
 Swin-T stages 0 and 2, VisformerV2-S stages 2 and 3. The last line is
 ``RESULT <case>_<fwd|train>_speedup=ref/ours ... <case>_mem_ratio=ref/ours ... max_abs_diff=...``.
 
+On CPU the fused SDPA kernel returns no gradient for a float mask, so while the bias table trains PyTorch runs
+its math backend and forward + backward is not faster than the reference; the inference forward uses the fused
+kernel.
+
 Run from the repository root: ``python -m benchmarks.attention_swin [--quick] [--device cuda]``.
 """
 from __future__ import annotations

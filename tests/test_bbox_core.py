@@ -26,7 +26,7 @@ def test_bbox_overlaps_modes_against_torchvision():
     torch.testing.assert_close(bbox_overlaps(a, b), box_iou(a, b))
     torch.testing.assert_close(bbox_overlaps(a, b, mode="giou"), generalized_box_iou(a, b))
     torch.testing.assert_close(bbox_overlaps(a[:5], b, is_aligned=True), box_iou(a[:5], b).diagonal())
-    inter = box_iou(a, b) * 0  # iof = intersection / area of the first set
+    # iof = intersection / area of the first set
     lt, rb = torch.max(a[:, None, :2], b[None, :, :2]), torch.min(a[:, None, 2:], b[None, :, 2:])
     inter = (rb - lt).clamp(min=0).prod(-1)
     area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])

@@ -44,7 +44,7 @@ class ToyDetector(nn.Module):
     """conv -> [BN] -> ReLU -> Dropout -> global pool -> cls / box heads. ``nan_at_call`` poisons loss_bbox once."""
 
     def __init__(self, num_classes: int = 2, use_bn: bool = True, dropout: float = 0.2,
-                 nan_at_call: int | None = None, train_cfg=None, test_cfg=None):
+                 nan_at_call: int | None = None, train_cfg=None, test_cfg=None, pretrained=None):
         super().__init__()
         self.backbone = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8) if use_bn else nn.Identity(),
                                       nn.ReLU(), nn.Dropout(dropout))

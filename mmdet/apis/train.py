@@ -115,7 +115,8 @@ def train_detector(model: nn.Module, dataset, cfg, distributed: bool = False, va
     datasets = dataset if isinstance(dataset, (list, tuple)) else [dataset]
     runner_cfg = _runner_config(cfg)
     data_loaders = [build_dataloader(ds, cfg.data.samples_per_gpu, cfg.data.workers_per_gpu,
-                                     num_gpus=len(cfg.gpu_ids), dist=distributed, seed=cfg.get("seed"))
+                                     num_gpus=len(cfg.gpu_ids), dist=distributed, seed=cfg.get("seed"),
+                                     runner_type=runner_cfg["type"])
                     for ds in datasets]
 
     model, device = _prepare_model(model, cfg, distributed, logger)

@@ -304,39 +304,50 @@ class CocoDataset(CustomDataset):
                     segm_json.append(dict(image_id=img_id, bbox=b, score=s, category_id=cat_id, segmentation=rle))
         return bbox_json, segm_json
 
-    def results2json(self, results: list, outfile_prefix: str) -> dict[str, str]:
-        """Write ``<prefix>.bbox.json`` (and ``<prefix>.segm.json`` for mask results, ``.proposal.json`` for
-        proposals) in COCO result format; returns ``{'bbox'|'segm'|'proposal': path}``."""
-        files = {}
+    def results_to_coco(self, results: list) -> dict[str, list[dict]]:
+        """Results in COCO result format, in memory: ``{'bbox', 'proposal'[, 'segm']: [dict, ...]}`` for box
+        (and mask) results, ``{'proposal': [...]}`` for ``(n, 5)`` proposal arrays."""
+        self._check_results(results)
         first = results[0]
         if isinstance(first, list):
-            files["bbox"] = files["proposal"] = f"{outfile_prefix}.bbox.json"
-            self._dump(self._det2json(results), files["bbox"])
-        elif isinstance(first, tuple):
-            files["bbox"] = files["proposal"] = f"{outfile_prefix}.bbox.json"
-            files["segm"] = f"{outfile_prefix}.segm.json"
-            bbox_json, segm_json = self._segm2json(results)
-            self._dump(bbox_json, files["bbox"])
-            self._dump(segm_json, files["segm"])
-        elif isinstance(first, np.ndarray):
-            files["proposal"] = f"{outfile_prefix}.proposal.json"
-            self._dump(self._proposal2json(results), files["proposal"])
-        else:
-            raise TypeError(f"results2json: a result must be a list (boxes), tuple (boxes, masks) or array "
-                            f"(proposals), got {type(first).__name__}")
-        return files
+            dets = self._det2json(results)
+            return {"bbox": dets, "proposal": dets}
+        if isinstance(first, tuple):
+            dets, segms = self._segm2json(results)
+            return {"bbox": dets, "proposal": dets, "segm": segms}
+        if isinstance(first, np.ndarray):
+            return {"proposal": self._proposal2json(results)}
+        raise TypeError(f"a result must be a list (boxes), tuple (boxes, masks) or array (proposals), "
+                        f"got {type(first).__name__}")
 
     @staticmethod
-    def _dump(obj, path: str) -> None:
-        with open(path, "w") as f:
-            json.dump(obj, f)
+    def _write_json(predictions: dict[str, list[dict]], outfile_prefix: str) -> dict[str, str]:
+        files = {}
+        if "bbox" in predictions:
+            files["bbox"] = files["proposal"] = f"{outfile_prefix}.bbox.json"
+        else:
+            files["proposal"] = f"{outfile_prefix}.proposal.json"
+        if "segm" in predictions:
+            files["segm"] = f"{outfile_prefix}.segm.json"
+        for kind in ("bbox", "segm", "proposal"):
+            if kind in predictions and not (kind == "proposal" and "bbox" in predictions):
+                with open(files[kind], "w") as f:
+                    json.dump(predictions[kind], f)
+        return files
 
-    def format_results(self, results: list, jsonfile_prefix: str | None = None, **kwargs):
-        """Write the result files (to a temporary folder when no prefix is given); returns (files, tmp_dir)."""
+    def results2json(self, results: list, outfile_prefix: str) -> dict[str, str]:
+        """Write ``<prefix>.bbox.json`` (and ``<prefix>.segm.json`` for mask results, ``.proposal.json`` for
+        proposals) in COCO result format, as mmdet; returns ``{'bbox'|'segm'|'proposal': path}``."""
+        return self._write_json(self.results_to_coco(results), outfile_prefix)
+
+    def _check_results(self, results) -> None:
         if not isinstance(results, list):
             raise TypeError(f"results must be a list (one entry per image), got {type(results).__name__}")
         if len(results) != len(self):
             raise ValueError(f"got {len(results)} results for a dataset of {len(self)} images")
+
+    def format_results(self, results: list, jsonfile_prefix: str | None = None, **kwargs):
+        """Write the result files (to a temporary folder when no prefix is given); returns (files, tmp_dir)."""
         tmp_dir = None
         if jsonfile_prefix is None:
             tmp_dir = tempfile.TemporaryDirectory()
@@ -409,16 +420,16 @@ class CocoDataset(CustomDataset):
                     raise KeyError(f"metric item {item!r} is not supported; choose from {list(COCO_METRIC_INDEX)}")
         if iou_thrs is None:
             iou_thrs = np.linspace(0.5, 0.95, int(np.round((0.95 - 0.5) / 0.05)) + 1, endpoint=True)
-        result_files, tmp_dir = self.format_results(results, jsonfile_prefix)
-        try:
-            return self._evaluate_files(results, result_files, metrics, logger, classwise, proposal_nums,
-                                        iou_thrs, metric_items)
-        finally:
-            if tmp_dir is not None:
-                tmp_dir.cleanup()
+        predictions = self.results_to_coco(results)
+        if jsonfile_prefix is not None:
+            self._write_json(predictions, jsonfile_prefix)
+        return self._evaluate_predictions(results, predictions, metrics, logger, classwise, proposal_nums,
+                                          iou_thrs, metric_items)
 
-    def _evaluate_files(self, results, result_files, metrics, logger, classwise, proposal_nums, iou_thrs,
-                        metric_items) -> OrderedDict:
+    def _evaluate_predictions(self, results, all_predictions, metrics, logger, classwise, proposal_nums, iou_thrs,
+                              metric_items) -> OrderedDict:
+        """COCOeval per metric on in-memory COCO-format predictions (the same content mmdet reloads from its
+        temporary json files: floats survive the json round trip exactly)."""
         eval_results = OrderedDict()
         for metric in metrics:
             print_log(("\n" if logger is None else "") + f"Evaluating {metric}...", logger=logger)
@@ -431,10 +442,9 @@ class CocoDataset(CustomDataset):
                 print_log("".join(f"\nAR@{num}\t{value:.4f}" for num, value in zip(proposal_nums, ar)), logger=logger)
                 continue
             iou_type = "bbox" if metric == "proposal" else metric
-            if metric not in result_files:
-                raise KeyError(f"{metric} is not in the results (they hold {sorted(result_files)})")
-            with open(result_files[metric]) as f:
-                predictions = json.load(f)
+            if metric not in all_predictions:
+                raise KeyError(f"{metric} is not in the results (they hold {sorted(all_predictions)})")
+            predictions = [dict(p) for p in all_predictions[metric]]  # loadRes adds keys in place
             if not predictions:
                 print_log("The testing results of the whole dataset is empty.", logger=logger, level=logging.ERROR)
                 break

@@ -9,8 +9,8 @@ flip, pad, crop, crop_and_resize, expand, translate, shear, rotate), conversions
 * ``PolygonMasks.masks`` is a list of ``n`` instances, each a list of 1-D float arrays
   ``[x0, y0, x1, y1, ...]`` (an instance may have several polygons).
 
-Resizing bitmaps uses nearest-neighbour sampling identical to OpenCV's ``INTER_NEAREST`` (what mmcv's
-``imrescale``/``imresize`` call), done as one index gather for all instances.
+Bitmaps are resized with OpenCV (``INTER_NEAREST`` by default, as mmcv's ``imrescale``/``imresize``), all
+instances in one call.
 """
 from __future__ import annotations
 
@@ -58,15 +58,6 @@ def rescale_size(old_size: tuple[int, int], scale, return_scale: bool = False):
         raise TypeError(f"scale must be a number or a (long, short) pair, got {scale!r}")
     new_size = (int(w * float(factor) + 0.5), int(h * float(factor) + 0.5))
     return (new_size, factor) if return_scale else new_size
-
-
-def nearest_indices(src: int, dst: int) -> np.ndarray:
-    """Source index of every destination pixel along one axis, as OpenCV ``INTER_NEAREST`` picks it.
-
-    OpenCV uses ``floor(d * (1 / (dst / src)))`` clamped to ``src - 1`` (double precision).
-    """
-    inv = 1.0 / (dst / src)
-    return np.minimum(np.floor(np.arange(dst, dtype=np.float64) * inv).astype(np.int64), src - 1)
 
 
 def _warp_affine_stack(masks: np.ndarray, matrix: np.ndarray, out_hw: tuple[int, int], border_value,
@@ -184,22 +175,22 @@ class BitmapMasks(BaseInstanceMasks):
         return iter(self.masks)
 
     def resize(self, out_shape: tuple[int, int], interpolation: str = "nearest") -> "BitmapMasks":
-        """Resize every mask to ``out_shape = (h, w)``; 'nearest' is OpenCV ``INTER_NEAREST`` exactly."""
+        """Resize every mask to ``out_shape = (h, w)`` with OpenCV (mmcv ``imresize``; 'nearest' by default).
+
+        All masks go through ``cv2.resize`` together as the channels of one ``(H, W, n)`` image (512 channels per
+        call, OpenCV's limit), which gives exactly the per-mask result. The returned array may be a transposed
+        view of that image.
+        """
         out_h, out_w = int(out_shape[0]), int(out_shape[1])
         if len(self.masks) == 0:
             return BitmapMasks(np.empty((0, out_h, out_w), dtype=np.uint8), out_h, out_w)
-        if interpolation == "nearest":
-            rows = nearest_indices(self.height, out_h)
-            cols = nearest_indices(self.width, out_w)
-            resized = self.masks[:, rows[:, None], cols[None, :]]
-        else:
-            flag = cv2_interpolation(interpolation)
-            resized = np.empty((len(self.masks), out_h, out_w), dtype=self.masks.dtype)
-            for start in range(0, len(self.masks), 512):  # OpenCV handles at most 512 channels per call
-                chunk = np.ascontiguousarray(self.masks[start:start + 512].transpose(1, 2, 0))
-                out = cv2.resize(chunk, (out_w, out_h), interpolation=flag)
-                resized[start:start + 512] = out.reshape(out_h, out_w, -1).transpose(2, 0, 1)
-        return BitmapMasks(resized, out_h, out_w)
+        flag = cv2_interpolation(interpolation)
+        chunks = []
+        for start in range(0, len(self.masks), 512):
+            hwc = np.ascontiguousarray(self.masks[start:start + 512].transpose(1, 2, 0))
+            chunks.append(cv2.resize(hwc, (out_w, out_h), interpolation=flag).reshape(out_h, out_w, -1))
+        resized = chunks[0] if len(chunks) == 1 else np.concatenate(chunks, axis=2)
+        return BitmapMasks(resized.transpose(2, 0, 1), out_h, out_w)
 
     def flip(self, flip_direction: str = "horizontal") -> "BitmapMasks":
         _check_flip_direction(flip_direction)
@@ -211,7 +202,8 @@ class BitmapMasks(BaseInstanceMasks):
         """Pad bottom/right to ``out_shape = (h, w)`` (a side already larger is kept, as mmcv ``impad``)."""
         out_h = max(int(out_shape[0]), self.height)
         out_w = max(int(out_shape[1]), self.width)
-        padded = np.full((len(self.masks), out_h, out_w), pad_val, dtype=self.masks.dtype)
+        shape = (len(self.masks), out_h, out_w)
+        padded = np.zeros(shape, self.masks.dtype) if pad_val == 0 else np.full(shape, pad_val, self.masks.dtype)
         padded[:, :self.height, :self.width] = self.masks
         return BitmapMasks(padded, out_h, out_w)
 

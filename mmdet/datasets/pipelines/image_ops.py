@@ -27,9 +27,12 @@ class SampleLoadError(OSError):
     """
 
     def __init__(self, filename: str, reason: str):
+        super().__init__(f"cannot use image '{filename}': {reason}")
         self.filename = filename
         self.reason = reason
-        super().__init__(f"cannot use image '{filename}': {reason}")
+
+    def __str__(self) -> str:
+        return f"cannot use image '{self.filename}': {self.reason}"
 
     def __reduce__(self):  # picklable across DataLoader worker processes
         return type(self), (self.filename, self.reason)
@@ -120,14 +123,12 @@ def impad_to_multiple(img: np.ndarray, divisor: int, pad_val=0) -> np.ndarray:
 def imnormalize(img: np.ndarray, mean: np.ndarray, std: np.ndarray, to_rgb: bool = True) -> np.ndarray:
     """``(img - mean) / std`` as mmcv ``imnormalize`` computes it (bit for bit).
 
-    The image becomes float32, BGR->RGB if ``to_rgb``, then OpenCV subtracts ``mean`` and multiplies by
-    ``1 / std`` (the reciprocal taken in float64), in place on the copy.
+    The image becomes float32 (channels reversed on the way if ``to_rgb``), then OpenCV subtracts ``mean``
+    and multiplies by ``1 / std`` (the reciprocal taken in float64), in place on the copy.
     """
-    out = img.astype(np.float32)
+    out = (img[..., ::-1] if to_rgb else img).astype(np.float32)
     mean64 = np.float64(np.asarray(mean).reshape(1, -1))
     stdinv = 1 / np.float64(np.asarray(std).reshape(1, -1))
-    if to_rgb:
-        cv2.cvtColor(out, cv2.COLOR_BGR2RGB, out)
     cv2.subtract(out, mean64, out)
     cv2.multiply(out, stdinv, out)
     return out

@@ -143,7 +143,7 @@ class LoadAnnotations:
         if self.poly2mask:
             if segms:
                 rles = [segmentation_to_rle(s, h, w) for s in segms]
-                masks = np.ascontiguousarray(mask_utils.decode(rles).transpose(2, 0, 1))
+                masks = mask_utils.decode(rles).transpose(2, 0, 1)  # (n, H, W) view of the Fortran (H, W, n)
             else:
                 masks = []
             results["gt_masks"] = BitmapMasks(masks, h, w)

@@ -97,16 +97,16 @@ class MaxIoUAssigner(BaseAssigner):
         assigned_gt_inds[pos] = argmax_overlaps[pos] + 1
 
         if self.match_low_quality:
-            # 1-based index of the LAST qualifying gt per box (later gts overwrite earlier ones); 0 = none
+            # (gt, box) low-quality pairs; each box keeps the LAST qualifying gt (later gts overwrite earlier ones)
             qualifies = gt_max_overlaps >= self.min_pos_iou
             if self.gt_max_assign_all:
-                hits = (overlaps == gt_max_overlaps[:, None]) & qualifies[:, None]  # (G, N) bool
-                last_from_end = hits.flip(0).to(torch.uint8).argmax(dim=0)       # first hit from the end
-                last_gt = torch.where(hits.any(dim=0), num_gts - last_from_end, 0)
+                hits = (overlaps == gt_max_overlaps[:, None]) & qualifies[:, None]
+                gt_idx, box_idx = hits.nonzero(as_tuple=True)
             else:
-                gt_ids = torch.arange(1, num_gts + 1, device=overlaps.device)
-                last_gt = torch.zeros(num_bboxes, dtype=torch.long, device=overlaps.device)
-                last_gt.scatter_reduce_(0, gt_argmax_overlaps[qualifies], gt_ids[qualifies], reduce="amax")
+                gt_idx = qualifies.nonzero(as_tuple=False).squeeze(1)
+                box_idx = gt_argmax_overlaps[gt_idx]
+            last_gt = torch.zeros(num_bboxes, dtype=torch.long, device=overlaps.device)
+            last_gt.scatter_reduce_(0, box_idx, gt_idx + 1, reduce="amax")
             matched = last_gt > 0
             assigned_gt_inds[matched] = last_gt[matched]
 

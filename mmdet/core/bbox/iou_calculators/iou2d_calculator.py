@@ -41,26 +41,30 @@ def bbox_overlaps(bboxes1: torch.Tensor, bboxes2: torch.Tensor, mode: str = "iou
     if rows * cols == 0:
         return bboxes1.new_zeros(batch_shape + ((rows,) if is_aligned else (rows, cols)))
 
-    area1 = (bboxes1[..., 2] - bboxes1[..., 0]) * (bboxes1[..., 3] - bboxes1[..., 1])
-    area2 = (bboxes2[..., 2] - bboxes2[..., 0]) * (bboxes2[..., 3] - bboxes2[..., 1])
-    if is_aligned:
-        b1, b2 = bboxes1, bboxes2
-        a1, a2 = area1, area2
-    else:  # broadcast to (..., M, N, 4) / (..., M, N)
-        b1, b2 = bboxes1[..., :, None, :], bboxes2[..., None, :, :]
-        a1, a2 = area1[..., :, None], area2[..., None, :]
-    lt = torch.max(b1[..., :2], b2[..., :2])
-    rb = torch.min(b1[..., 2:], b2[..., 2:])
-    wh = _clamp_min0(rb - lt)
-    overlap = wh[..., 0] * wh[..., 1]
-    union = a1 + a2 - overlap if mode in ("iou", "giou") else a1.expand_as(overlap)
-    eps_t = union.new_tensor([eps])
+    x11, y11, x12, y12 = bboxes1.unbind(-1)
+    x21, y21, x22, y22 = bboxes2.unbind(-1)
+    area1 = (x12 - x11) * (y12 - y11)
+    area2 = (x22 - x21) * (y22 - y21)
+    if not is_aligned:  # broadcast every coordinate to (..., M, N): no (..., M, N, 2) temporaries
+        x11, y11, x12, y12, area1 = (t[..., :, None] for t in (x11, y11, x12, y12, area1))
+        x21, y21, x22, y22, area2 = (t[..., None, :] for t in (x21, y21, x22, y22, area2))
+    eps_t = area1.new_tensor([eps])
+    if mode != "giou" and not (torch.is_grad_enabled() and (bboxes1.requires_grad or bboxes2.requires_grad)):
+        # assigner path (no autograd): same operations, in place on fresh buffers (less memory traffic)
+        overlap = torch.minimum(x12, x22).sub_(torch.maximum(x11, x21)).clamp_(min=0)
+        overlap.mul_(torch.minimum(y12, y22).sub_(torch.maximum(y11, y21)).clamp_(min=0))
+        union = (area1 + area2).sub_(overlap) if mode == "iou" else area1.expand_as(overlap).clone()
+        return overlap.div_(union.clamp_(min=eps))
+    overlap = (_clamp_min0(torch.min(x12, x22) - torch.max(x11, x21))
+               * _clamp_min0(torch.min(y12, y22) - torch.max(y11, y21)))
+    union = area1 + area2 - overlap if mode in ("iou", "giou") else area1.expand_as(overlap)
     union = torch.max(union, eps_t)
     ious = overlap / union
     if mode != "giou":
         return ious
-    enclose_wh = _clamp_min0(torch.max(b1[..., 2:], b2[..., 2:]) - torch.min(b1[..., :2], b2[..., :2]))
-    enclose_area = torch.max(enclose_wh[..., 0] * enclose_wh[..., 1], eps_t)
+    enclose_area = (_clamp_min0(torch.max(x12, x22) - torch.min(x11, x21))
+                    * _clamp_min0(torch.max(y12, y22) - torch.min(y11, y21)))
+    enclose_area = torch.max(enclose_area, eps_t)
     return ious - (enclose_area - union) / enclose_area
 
 

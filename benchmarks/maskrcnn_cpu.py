@@ -1,0 +1,189 @@
+"""Mask R-CNN R50-FPN: ours (configs/mask_rcnn/mask_rcnn_r50_fpn_1x_coco.py) vs torchvision's
+``maskrcnn_resnet50_fpn`` architecture, both with random weights, in the same run.
+
+Measured, repetitions interleaved, medians:
+- inference of one image (``rescale=True``: boxes and full-size masks of 100 detections),
+- one training step on one image (forward, losses, backward, SGD step) with 5 ground-truth instances,
+- our training data pipeline on data/coco_tiny (images / s, single process; no reference).
+
+Equal work: same input size (torchvision's transform gets ``min_size``/``max_size`` equal to the image's sides, so
+it does not resize, and identity mean/std since our input is already normalised), frozen BN and frozen stem+layer1
+in both, 81 torchvision classes (background + our 80), RPN nms_pre 1000/2000 per level and 1000 proposals after NMS
+(test/train), 100 detections per image, RoIAlign with adaptive sampling (``sampling_ratio=0``) as ours, RoI
+sampler 512 boxes (25 % positive) and RPN sampler 256 anchors (50 %). Random weights give near-uniform class
+scores, so both use ``score_thr=0`` (instead of 0.05): every image then yields 100 detections and the mask head
+runs, as for a trained model.
+
+    python benchmarks/maskrcnn_cpu.py --quick        # 512x768, 2 reps (< 2 min on 2 CPU cores)
+    python benchmarks/maskrcnn_cpu.py                # 800x1333, 5 reps
+    python benchmarks/maskrcnn_cpu.py --profile      # also the top self-time ops of ours (torch.profiler)
+
+Last line: ``RESULT infer_ratio=X train_ratio=Y pipeline_img_per_s=Z`` (ratios: torchvision time / our time).
+"""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from benchmarks.common import base_parser, machine_line, print_result, setup, time_interleaved
+
+ROOT = Path(__file__).resolve().parents[1]
+CONFIG = ROOT / "configs" / "mask_rcnn" / "mask_rcnn_r50_fpn_1x_coco.py"
+COCO_TINY = ROOT / "data" / "coco_tiny"
+NUM_GT = 5
+
+
+def build_ours(device):
+    from mmdet.engine import Config
+    from mmdet.models import build_detector
+    cfg = Config.fromfile(str(CONFIG))
+    cfg.model.backbone.init_cfg = None
+    cfg.model.test_cfg.rcnn.score_thr = 0.0
+    model = build_detector(cfg.model)
+    model.init_weights()
+    return model.to(device), cfg
+
+
+def build_torchvision(height: int, width: int, device):
+    """torchvision's Mask R-CNN R50-FPN with the settings of our config (see the module docstring)."""
+    from torchvision.models.detection import MaskRCNN
+    from torchvision.models.detection.backbone_utils import resnet_fpn_backbone
+    from torchvision.ops import FrozenBatchNorm2d, MultiScaleRoIAlign
+    backbone = resnet_fpn_backbone(backbone_name="resnet50", weights=None, norm_layer=FrozenBatchNorm2d,
+                                   trainable_layers=3)
+    levels = ["0", "1", "2", "3"]
+    model = MaskRCNN(backbone, num_classes=81, min_size=min(height, width), max_size=max(height, width),
+                     image_mean=[0.0, 0.0, 0.0], image_std=[1.0, 1.0, 1.0],
+                     rpn_pre_nms_top_n_train=2000, rpn_post_nms_top_n_train=1000,
+                     rpn_pre_nms_top_n_test=1000, rpn_post_nms_top_n_test=1000,
+                     box_roi_pool=MultiScaleRoIAlign(levels, 7, sampling_ratio=0),
+                     mask_roi_pool=MultiScaleRoIAlign(levels, 14, sampling_ratio=0),
+                     box_score_thresh=0.0, box_detections_per_img=100)
+    return model.to(device)
+
+
+def make_inputs(height: int, width: int, device):
+    """A normalised image padded to a multiple of 32, its meta, and NUM_GT ground-truth boxes/labels/masks."""
+    from mmdet.core.mask.structures import BitmapMasks
+    pad_h, pad_w = -(-height // 32) * 32, -(-width // 32) * 32
+    gen = torch.Generator().manual_seed(0)
+    img = torch.zeros(1, 3, pad_h, pad_w)
+    img[..., :height, :width] = torch.randn(1, 3, height, width, generator=gen)
+    meta = dict(filename="random.jpg", ori_filename="random.jpg", ori_shape=(height, width, 3),
+                img_shape=(height, width, 3), pad_shape=(pad_h, pad_w, 3),
+                scale_factor=np.ones(4, dtype=np.float32), flip=False, flip_direction=None,
+                img_norm_cfg=dict(mean=np.zeros(3), std=np.ones(3), to_rgb=False))
+    xy = torch.rand(NUM_GT, 2, generator=gen) * torch.tensor([width * 0.6, height * 0.6])
+    wh = (0.1 + 0.3 * torch.rand(NUM_GT, 2, generator=gen)) * torch.tensor([width, height])
+    boxes = torch.cat([xy, xy + wh], dim=1).round()
+    labels = torch.randint(0, 80, (NUM_GT,), generator=gen)
+    masks = np.zeros((NUM_GT, height, width), dtype=np.uint8)
+    for i, (x1, y1, x2, y2) in enumerate(boxes.int().tolist()):
+        masks[i, y1:y2, x1:x2] = 1
+    ours = dict(img=img.to(device), img_metas=[meta], gt_bboxes=[boxes.to(device)], gt_labels=[labels.to(device)],
+                gt_masks=[BitmapMasks(masks, height, width)])
+    target = dict(boxes=boxes.to(device), labels=(labels + 1).to(device), masks=torch.from_numpy(masks).to(device))
+    tv_image = img[0, :, :height, :width].to(device)
+    return ours, tv_image, target
+
+
+def step_fns(ours, tv, ours_inputs, tv_image, tv_target):
+    """Zero-argument callables: inference and one SGD training step of each model."""
+    meta = ours_inputs["img_metas"][0]
+    opt_ours = torch.optim.SGD([p for p in ours.parameters() if p.requires_grad], lr=1e-5, momentum=0.9)
+    opt_tv = torch.optim.SGD([p for p in tv.parameters() if p.requires_grad], lr=1e-5, momentum=0.9)
+
+    def infer_ours():
+        ours.eval()
+        with torch.no_grad():
+            return ours(img=[ours_inputs["img"]], img_metas=[[dict(meta)]], return_loss=False, rescale=True)
+
+    def infer_tv():
+        tv.eval()
+        with torch.no_grad():
+            return tv([tv_image])
+
+    def train_ours():
+        ours.train()
+        losses = ours(img=ours_inputs["img"], img_metas=[dict(meta)], gt_bboxes=ours_inputs["gt_bboxes"],
+                      gt_labels=ours_inputs["gt_labels"], gt_masks=ours_inputs["gt_masks"])
+        loss, _ = ours._parse_losses(losses)
+        opt_ours.zero_grad(set_to_none=True)
+        loss.backward()
+        opt_ours.step()
+
+    def train_tv():
+        tv.train()
+        loss = sum(tv([tv_image], [tv_target]).values())
+        opt_tv.zero_grad(set_to_none=True)
+        loss.backward()
+        opt_tv.step()
+
+    return dict(infer_ours=infer_ours, infer_tv=infer_tv, train_ours=train_ours, train_tv=train_tv)
+
+
+def pipeline_images_per_second(cfg, num_images: int) -> float:
+    """Our train pipeline (load, annotations, resize 1333x800, flip, normalise, pad, format) on coco_tiny."""
+    from mmdet.datasets import build_dataset
+    train = cfg.data.train
+    train.ann_file = str(COCO_TINY / "annotations" / "instances_train2017.json")
+    train.img_prefix = str(COCO_TINY / "train2017") + "/"
+    dataset = build_dataset(train)
+    dataset[0]
+    start = time.perf_counter()
+    for i in range(num_images):
+        dataset[(i + 1) % len(dataset)]
+    return num_images / (time.perf_counter() - start)
+
+
+def profile_ours(fn, label: str, rows: int = 15) -> None:
+    from torch.profiler import ProfilerActivity, profile
+    with profile(activities=[ProfilerActivity.CPU], record_shapes=False) as prof:
+        fn()
+    print(f"--- top self-CPU ops of ours, {label} ---")
+    print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=rows))
+
+
+def main():
+    parser = base_parser(__doc__.splitlines()[0])
+    parser.add_argument("--size", type=int, nargs=2, default=None, metavar=("H", "W"),
+                        help="image size (default 512 768 quick, 800 1333 full)")
+    parser.add_argument("--pipeline-images", type=int, default=None, help="images for the pipeline rate")
+    parser.add_argument("--profile", action="store_true", help="print torch.profiler top ops of ours")
+    args = parser.parse_args()
+    setup(args)
+    height, width = args.size or ((512, 768) if args.quick else (800, 1333))
+    reps = args.reps or (2 if args.quick else 5)
+    device = torch.device(args.device)
+    print(machine_line())
+    print(f"image {height}x{width}, {reps} reps (interleaved, medians), device {device}")
+    ours, cfg = build_ours(device)
+    tv = build_torchvision(height, width, device)
+    ours_inputs, tv_image, tv_target = make_inputs(height, width, device)
+    fns = step_fns(ours, tv, ours_inputs, tv_image, tv_target)
+
+    dets_ours = sum(len(b) for b in fns["infer_ours"]()[0][0])
+    dets_tv = len(fns["infer_tv"]()[0]["boxes"])
+    print(f"detections per image: ours {dets_ours}, torchvision {dets_tv}")
+    infer = time_interleaved({"ours": fns["infer_ours"], "tv": fns["infer_tv"]}, reps=reps, device=device)
+    print(f"inference   ours {infer['ours']:.3f} s  torchvision {infer['tv']:.3f} s  "
+          f"ratio {infer['tv'] / infer['ours']:.2f}", flush=True)
+    train = time_interleaved({"ours": fns["train_ours"], "tv": fns["train_tv"]}, reps=reps, device=device)
+    print(f"train step  ours {train['ours']:.3f} s  torchvision {train['tv']:.3f} s  "
+          f"ratio {train['tv'] / train['ours']:.2f}", flush=True)
+    num_images = args.pipeline_images or (8 if args.quick else 40)
+    rate = pipeline_images_per_second(cfg, num_images)
+    print(f"train pipeline on coco_tiny (1333x800): {rate:.2f} images/s over {num_images} images", flush=True)
+    if args.profile:
+        profile_ours(fns["infer_ours"], "inference")
+        profile_ours(fns["train_ours"], "train step")
+    print_result(infer_ratio=infer["tv"] / infer["ours"], train_ratio=train["tv"] / train["ours"],
+                 pipeline_img_per_s=rate, infer_ours_s=infer["ours"], infer_tv_s=infer["tv"],
+                 train_ours_s=train["ours"], train_tv_s=train["tv"], size=f"{height}x{width}")
+
+
+if __name__ == "__main__":
+    main()
