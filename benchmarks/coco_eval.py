@@ -12,14 +12,12 @@ timed too (same dicts) and its largest ``stats`` difference reported.
 from __future__ import annotations
 
 import contextlib
-import copy
 import io
 import sys
 from pathlib import Path
 
 import numpy as np
 import pycocotools.mask as mask_utils
-from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -77,11 +75,11 @@ def plain_json(dataset: CocoDataset, results: list) -> tuple[list, list]:
     return bbox_json, segm_json
 
 
-def run_cocoeval(gt, bbox_json, segm_json, coco_cls=None, eval_cls=COCOeval) -> dict[str, np.ndarray]:
+def run_cocoeval(gt, bbox_json, segm_json, eval_cls=COCOeval) -> dict[str, np.ndarray]:
     stats = {}
     with contextlib.redirect_stdout(io.StringIO()):
         for iou_type, preds in (("bbox", bbox_json), ("segm", segm_json)):
-            dt = gt.loadRes(copy.copy([dict(p) for p in preds]))
+            dt = gt.loadRes([dict(p) for p in preds])
             ev = eval_cls(gt, dt, iou_type)
             ev.params.maxDets = [100, 300, 1000]
             ev.evaluate()
@@ -117,7 +115,6 @@ def main() -> None:
     candidates = {"ours": ours, "pycocotools": reference}
     fast = None
     try:
-        from faster_coco_eval import COCO as FastCOCO  # noqa: F401
         from faster_coco_eval import COCOeval_faster
 
         def fast():

@@ -244,3 +244,18 @@ def test_missing_annotation_file_and_bad_json(tmp_path):
     (tmp_path / "broken.json").write_text("{not json")
     with pytest.raises(ValueError, match="broken.json' is not valid JSON"):
         CocoDataset(str(tmp_path / "broken.json"), PIPELINE)
+
+
+def test_pipeline_returning_none_redraws_from_same_group(tmp_path, coco_raw):
+    data, img_dir = make_subset(tmp_path, coco_raw)
+    rejected = data["images"][5]["file_name"]  # a portrait image
+
+    def reject_one(results):
+        return None if results["img_info"]["file_name"] == rejected else results
+
+    ds = build(tmp_path, data, img_dir, pipeline=[PIPELINE[0], reject_one] + PIPELINE[1:])
+    np.random.seed(0)
+    for _ in range(5):
+        info = next(i for i in data["images"] if i["file_name"] == _filename(ds[5]))
+        assert info["file_name"] != rejected and info["height"] >= info["width"]
+    assert ds.bad_samples == {}  # a None from a transform is not a load fault

@@ -55,3 +55,30 @@ def test_two_process_gloo_training_keeps_ranks_identical(tmp_path):
     assert "gpu_ids = range(0, 2)" in records[0]["config"] and records[0]["seed"] == 0
     ckpt = torch.load(work / "latest.pth", weights_only=True)
     assert (ckpt["meta"]["epoch"], ckpt["meta"]["iter"]) == (2, 4) and len(ckpt["rng_state"]) == 2
+
+
+def test_launcher_without_torchrun_env_is_a_clear_error(monkeypatch):
+    import pytest
+    from mmdet.engine.dist import init_dist
+    for name in ("RANK", "WORLD_SIZE"):
+        monkeypatch.delenv(name, raising=False)
+    with pytest.raises(RuntimeError, match="--launcher pytorch needs the environment variable RANK; start the job "
+                                           "with torchrun / tools/dist_train.sh"):
+        init_dist("pytorch")
+
+
+def test_syncbn_request_is_reported_when_it_cannot_apply():
+    import logging
+    from mmdet.apis.train import _prepare_model
+    from mmdet.engine import Config
+    from test_runner import ToyDetector
+    records = []
+    logger = logging.getLogger("mmdet_test.syncbn")
+    handler = logging.Handler()
+    handler.emit = records.append
+    logger.addHandler(handler)
+    model, device = _prepare_model(ToyDetector(), Config(dict(syncBN=True, gpu_ids=[0])), distributed=False,
+                                   logger=logger)
+    assert device.type == ("cuda" if torch.cuda.is_available() else "cpu")
+    assert isinstance(model.backbone[1], torch.nn.BatchNorm2d)
+    assert "syncBN=True is ignored: SyncBatchNorm needs distributed training on GPUs" in records[0].getMessage()

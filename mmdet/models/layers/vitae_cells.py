@@ -549,6 +549,7 @@ class ViTAEv2Base(nn.Module):
             raise ValueError(f"{type(self).__name__}: input size {h}x{w} is not a multiple of {divisor} (the product "
                              f"of downsample_ratios); pad images, e.g. Pad(size_divisor=32) in the pipeline")
         outs = []
+        x = x.contiguous(memory_format=torch.channels_last)  # every conv and its NHWC view then share one layout
         for i, layer in enumerate(self.layers[:last + 1]):
             x = nhwc_to_nchw(layer(x))  # channels-last memory; the next stage's convs take it as is
             if i in self.out_indices:
