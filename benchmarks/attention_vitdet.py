@@ -7,8 +7,8 @@ multiple of 14) and a global block, inference and forward+backward. Reports medi
 and the max abs difference of the outputs; the last line is ``RESULT key=value ...`` with
 ``*_speedup`` = reference time / our time and ``*_mem_ratio`` = reference peak / our peak.
 
-    python benchmarks/attention_vitdet.py --quick     # grid 32x32 (< 2 min on 2 CPU cores)
-    python benchmarks/attention_vitdet.py             # grid 64x64 = 1024x1024 input
+    python -m benchmarks.attention_vitdet --quick     # grid 32x32 (< 2 min on 2 CPU cores)
+    python -m benchmarks.attention_vitdet             # grid 64x64 = 1024x1024 input
 """
 from __future__ import annotations
 

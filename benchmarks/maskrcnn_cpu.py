@@ -10,9 +10,11 @@ Equal work: same input size (torchvision's transform gets ``min_size``/``max_siz
 it does not resize, and identity mean/std since our input is already normalised), frozen BN and frozen stem+layer1
 in both, 81 torchvision classes (background + our 80), RPN nms_pre 1000/2000 per level and 1000 proposals after NMS
 (test/train), 100 detections per image, RoIAlign with adaptive sampling (``sampling_ratio=0``) as ours, RoI
-sampler 512 boxes (25 % positive) and RPN sampler 256 anchors (50 %). Random weights give near-uniform class
-scores, so both use ``score_thr=0`` (instead of 0.05): every image then yields 100 detections and the mask head
-runs, as for a trained model.
+sampler 512 boxes (25 % positive) and RPN sampler 256 anchors (50 %), score threshold 0.05. Random weights
+would give near-uniform class scores (all below 0.05: no detections, no mask head), so both classifiers get zero
+weights and a bias giving ``ACTIVE_CLASSES`` classes probability 1/10 each: in both models every proposal then
+passes the threshold for the same 10 classes, per-class NMS runs on the same number of boxes, 100 detections
+are kept and the mask head runs on them, as for a trained model.
 
     python benchmarks/maskrcnn_cpu.py --quick        # 512x768, 2 reps (< 2 min on 2 CPU cores)
     python benchmarks/maskrcnn_cpu.py                # 800x1333, 5 reps
@@ -34,6 +36,17 @@ ROOT = Path(__file__).resolve().parents[1]
 CONFIG = ROOT / "configs" / "mask_rcnn" / "mask_rcnn_r50_fpn_1x_coco.py"
 COCO_TINY = ROOT / "data" / "coco_tiny"
 NUM_GT = 5
+#: classes (of 80, in our label order) that get probability 1/len each from the fixed classifier bias
+ACTIVE_CLASSES = (0, 2, 7, 15, 23, 39, 41, 56, 62, 79)
+
+
+def fix_class_scores(linear: torch.nn.Linear, background_index: int, foreground_offset: int) -> None:
+    """Zero weights; bias 0 for the active classes, -20 elsewhere (background included)."""
+    with torch.no_grad():
+        linear.weight.zero_()
+        linear.bias.fill_(-20.0)
+        linear.bias[[c + foreground_offset for c in ACTIVE_CLASSES]] = 0.0
+        assert linear.bias[background_index] == -20.0
 
 
 def build_ours(device):
@@ -41,9 +54,9 @@ def build_ours(device):
     from mmdet.models import build_detector
     cfg = Config.fromfile(str(CONFIG))
     cfg.model.backbone.init_cfg = None
-    cfg.model.test_cfg.rcnn.score_thr = 0.0
     model = build_detector(cfg.model)
     model.init_weights()
+    fix_class_scores(model.roi_head.bbox_head.fc_cls, background_index=80, foreground_offset=0)
     return model.to(device), cfg
 
 
@@ -61,33 +74,43 @@ def build_torchvision(height: int, width: int, device):
                      rpn_pre_nms_top_n_test=1000, rpn_post_nms_top_n_test=1000,
                      box_roi_pool=MultiScaleRoIAlign(levels, 7, sampling_ratio=0),
                      mask_roi_pool=MultiScaleRoIAlign(levels, 14, sampling_ratio=0),
-                     box_score_thresh=0.0, box_detections_per_img=100)
+                     box_score_thresh=0.05, box_detections_per_img=100)
+    fix_class_scores(model.roi_heads.box_predictor.cls_score, background_index=0, foreground_offset=1)
     return model.to(device)
 
 
-def make_inputs(height: int, width: int, device):
-    """A normalised image padded to a multiple of 32, its meta, and NUM_GT ground-truth boxes/labels/masks."""
+def synthetic_detection_batch(batch: int, height: int, width: int, num_gt: int, device, seed: int = 0) -> dict:
+    """Our detector's training kwargs for ``batch`` random normalised images of ``height x width`` (padded to a
+    multiple of 32) with ``num_gt`` random boxes each (labels in 0..79, masks filling the boxes)."""
     from mmdet.core.mask.structures import BitmapMasks
     pad_h, pad_w = -(-height // 32) * 32, -(-width // 32) * 32
-    gen = torch.Generator().manual_seed(0)
-    img = torch.zeros(1, 3, pad_h, pad_w)
-    img[..., :height, :width] = torch.randn(1, 3, height, width, generator=gen)
-    meta = dict(filename="random.jpg", ori_filename="random.jpg", ori_shape=(height, width, 3),
-                img_shape=(height, width, 3), pad_shape=(pad_h, pad_w, 3),
-                scale_factor=np.ones(4, dtype=np.float32), flip=False, flip_direction=None,
-                img_norm_cfg=dict(mean=np.zeros(3), std=np.ones(3), to_rgb=False))
-    xy = torch.rand(NUM_GT, 2, generator=gen) * torch.tensor([width * 0.6, height * 0.6])
-    wh = (0.1 + 0.3 * torch.rand(NUM_GT, 2, generator=gen)) * torch.tensor([width, height])
-    boxes = torch.cat([xy, xy + wh], dim=1).round()
-    labels = torch.randint(0, 80, (NUM_GT,), generator=gen)
-    masks = np.zeros((NUM_GT, height, width), dtype=np.uint8)
-    for i, (x1, y1, x2, y2) in enumerate(boxes.int().tolist()):
-        masks[i, y1:y2, x1:x2] = 1
-    ours = dict(img=img.to(device), img_metas=[meta], gt_bboxes=[boxes.to(device)], gt_labels=[labels.to(device)],
-                gt_masks=[BitmapMasks(masks, height, width)])
-    target = dict(boxes=boxes.to(device), labels=(labels + 1).to(device), masks=torch.from_numpy(masks).to(device))
-    tv_image = img[0, :, :height, :width].to(device)
-    return ours, tv_image, target
+    gen = torch.Generator().manual_seed(seed)
+    img = torch.zeros(batch, 3, pad_h, pad_w)
+    img[..., :height, :width] = torch.randn(batch, 3, height, width, generator=gen)
+    metas, boxes, labels, masks = [], [], [], []
+    for _ in range(batch):
+        metas.append(dict(filename="random.jpg", ori_filename="random.jpg", ori_shape=(height, width, 3),
+                          img_shape=(height, width, 3), pad_shape=(pad_h, pad_w, 3),
+                          scale_factor=np.ones(4, dtype=np.float32), flip=False, flip_direction=None,
+                          img_norm_cfg=dict(mean=np.zeros(3), std=np.ones(3), to_rgb=False)))
+        xy = torch.rand(num_gt, 2, generator=gen) * torch.tensor([width * 0.6, height * 0.6])
+        wh = (0.1 + 0.3 * torch.rand(num_gt, 2, generator=gen)) * torch.tensor([width, height])
+        box = torch.cat([xy, xy + wh], dim=1).round()
+        mask = np.zeros((num_gt, height, width), dtype=np.uint8)
+        for i, (x1, y1, x2, y2) in enumerate(box.int().tolist()):
+            mask[i, y1:y2, x1:x2] = 1
+        boxes.append(box.to(device))
+        labels.append(torch.randint(0, 80, (num_gt,), generator=gen).to(device))
+        masks.append(BitmapMasks(mask, height, width))
+    return dict(img=img.to(device), img_metas=metas, gt_bboxes=boxes, gt_labels=labels, gt_masks=masks)
+
+
+def make_inputs(height: int, width: int, device):
+    """One image: our training kwargs, and the same image (unpadded) and target in torchvision's format."""
+    ours = synthetic_detection_batch(1, height, width, NUM_GT, device)
+    target = dict(boxes=ours["gt_bboxes"][0], labels=ours["gt_labels"][0] + 1,
+                  masks=torch.from_numpy(ours["gt_masks"][0].masks).to(device))
+    return ours, ours["img"][0, :, :height, :width], target
 
 
 def step_fns(ours, tv, ours_inputs, tv_image, tv_target):

@@ -7,7 +7,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from torch.nn import functional as F
 
 from mmdet.core.bbox import bbox2roi
 from mmdet.core.mask import BitmapMasks

@@ -90,22 +90,35 @@ def golden():
 
 @pytest.fixture(scope="module")
 def inference(golden):
-    """Per golden image: our input, FPN levels, proposals, final results, and stage-isolated head outputs."""
+    """Per golden image, one ``model(return_loss=False, rescale=True, ...)`` call (FPN levels and proposals are
+    captured on the way), plus the RoI heads run on the golden rois / mask rois (stage-isolated checks)."""
     model, case, _ = golden
     model.eval()
+    captured = {}
+    neck_hook = model.neck.register_forward_hook(lambda module, args, output: captured.update(feats=output))
+    rpn_test = model.rpn_head.simple_test_rpn
+
+    def capture_proposals(x, img_metas):
+        captured["proposals"] = rpn_test(x, img_metas)
+        return captured["proposals"]
+
+    model.rpn_head.simple_test_rpn = capture_proposals
     runs = []
-    with torch.no_grad():
-        for im in case["images"]:
-            meta = plain_meta(im["img_metas"])
-            img = input_from_resized(im["img_resized_uint8_bgr"].numpy(), meta["pad_shape"])
-            feats = model.extract_feat(img)
-            meta["batch_input_shape"] = tuple(img.shape[-2:])
-            proposals = model.rpn_head.simple_test_rpn(feats, [meta])
-            result = model.roi_head.simple_test(feats, proposals, [meta], rescale=True)[0]
-            cls_score = model.roi_head._bbox_forward(feats, im["rois"])["cls_score"]
-            mask_logits = model.roi_head._mask_forward(feats, im["mask_rois"])["mask_pred"]
-            runs.append(dict(img=img, feats=feats, proposals=proposals[0], result=result, cls_score=cls_score,
-                             mask_logits=mask_logits[torch.arange(len(im["det_labels"])), im["det_labels"]]))
+    try:
+        with torch.no_grad():
+            for im in case["images"]:
+                meta = plain_meta(im["img_metas"])
+                img = input_from_resized(im["img_resized_uint8_bgr"].numpy(), meta["pad_shape"])
+                results = model(img=[img], img_metas=[[meta]], return_loss=False, rescale=True)
+                feats = captured["feats"]
+                cls_score = model.roi_head._bbox_forward(feats, im["rois"])["cls_score"]
+                mask_logits = model.roi_head._mask_forward(feats, im["mask_rois"])["mask_pred"]
+                runs.append(dict(img=img, meta=meta, feats=feats, proposals=captured["proposals"][0],
+                                 results=results, result=results[0], cls_score=cls_score,
+                                 mask_logits=mask_logits[torch.arange(len(im["det_labels"])), im["det_labels"]]))
+    finally:
+        neck_hook.remove()
+        del model.rpn_head.simple_test_rpn  # back to the class method
     return runs
 
 
@@ -170,18 +183,14 @@ def test_masks(golden, inference):
     assert total_diff <= 0.002 * total_pixels
 
 
-def test_forward_test_interface(golden, inference):
-    """``model(return_loss=False, rescale=True, img=[...], img_metas=[[...]])`` as single_gpu_test calls it."""
-    model, case, _ = golden
-    im, run = case["images"][0], inference[0]
-    meta = plain_meta(im["img_metas"])
-    model.eval()
-    with torch.no_grad():
-        results = model(return_loss=False, rescale=True, img=[run["img"]], img_metas=[[meta]])
-    assert meta["batch_input_shape"] == tuple(run["img"].shape[-2:])
-    assert len(results) == 1
-    for ours, ref in zip(results[0][0], run["result"][0]):
-        np.testing.assert_array_equal(ours, ref)
+def test_forward_test_interface(inference):
+    """``single_gpu_test``'s call: one result per image, ``batch_input_shape`` written into the metas."""
+    for run in inference:
+        assert len(run["results"]) == 1
+        assert run["meta"]["batch_input_shape"] == tuple(run["img"].shape[-2:])
+        bbox_results, segm_results = run["result"]
+        assert len(bbox_results) == len(segm_results) == 80
+        assert all(len(b) == len(s) for b, s in zip(bbox_results, segm_results))
 
 
 @pytest.fixture(scope="module")

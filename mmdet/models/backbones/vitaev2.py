@@ -104,5 +104,8 @@ class ViTAEv2(ViTAEv2Base):
 
 @register_checkpoint_converter(ViTAEv2)
 def convert_vitaev2_checkpoint(checkpoint, model, logger):
-    """Official ViTAEv2 checkpoints (``state_dict_ema`` ...) -> our keys; ``head.*`` and window index buffers ignored."""
+    """Official ViTAEv2 checkpoints (``state_dict_ema`` ...) -> our keys.
+
+    ``head.*`` and the classification window ``relative_position_index`` buffers are ignored and logged.
+    """
     return convert_official_vitae_checkpoint(checkpoint, model, logger)

@@ -162,7 +162,10 @@ def window_grid(x: torch.Tensor, window: int) -> tuple[torch.Tensor, tuple[int, 
 
 
 def windows_to_heads(x: torch.Tensor, window: int, nh: int, nw: int, groups: int, heads: int) -> torch.Tensor:
-    """``(B, Hp, Wp, groups * heads * hd)`` -> ``(groups, B * nh * nw, heads, window**2, hd)`` (row-major windows/tokens)."""
+    """``(B, Hp, Wp, groups * heads * hd)`` -> ``(groups, B * nh * nw, heads, window**2, hd)``.
+
+    Windows and the tokens inside them are row-major.
+    """
     b = x.shape[0]
     x = x.view(b, nh, window, nw, window, groups, heads, -1)
     x = x.permute(5, 0, 1, 3, 6, 2, 4, 7)
@@ -170,7 +173,10 @@ def windows_to_heads(x: torch.Tensor, window: int, nh: int, nw: int, groups: int
 
 
 def heads_to_windows(x: torch.Tensor, window: int, b: int, nh: int, nw: int) -> torch.Tensor:
-    """Inverse of :func:`windows_to_heads` for one group: ``(B*nh*nw, heads, ws*ws, hd)`` -> ``(B, Hp, Wp, heads*hd)``."""
+    """Inverse of :func:`windows_to_heads` for one group.
+
+    ``(B * nh * nw, heads, ws * ws, hd)`` -> ``(B, Hp, Wp, heads * hd)``.
+    """
     heads, hd = x.shape[1], x.shape[3]
     x = x.view(b, nh, nw, heads, window, window, hd).permute(0, 1, 4, 2, 5, 3, 6)
     return x.reshape(b, nh * window, nw * window, heads * hd)
@@ -501,7 +507,8 @@ class ViTAEv2Base(nn.Module):
         if not self.out_indices or any(not 0 <= i < stages for i in self.out_indices):
             raise ValueError(f"out_indices={out_indices} must be non-empty stage indices in 0..{stages - 1}")
         if not -1 <= frozen_stages <= stages:
-            raise ValueError(f"frozen_stages={frozen_stages} must be in -1..{stages} (number of leading stages to freeze)")
+            raise ValueError(f"frozen_stages={frozen_stages} must be in -1..{stages} "
+                             f"(number of leading stages to freeze)")
         self.frozen_stages = frozen_stages
         self.load_ema = load_ema
         self.apply(self._init_module)

@@ -71,7 +71,6 @@ class BaseRoIHead(nn.Module, metaclass=ABCMeta):
     def simple_test(self, x, proposal_list, img_metas, proposals=None, rescale=False, **kwargs):
         """Results of a single-scale test."""
 
+    @abstractmethod
     def aug_test(self, x, proposal_list, img_metas, rescale=False, **kwargs):
-        """Results of a multi-augmentation test (subclasses that support it override this)."""
-        raise NotImplementedError(f"{type(self).__name__} does not implement aug_test; test with one scale and "
-                                  f"flip=False")
+        """Results of a multi-augmentation test (one image, several views)."""
