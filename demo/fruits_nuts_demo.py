@@ -24,7 +24,7 @@ def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--config", default=str(DEFAULT_CONFIG), help="config to train (default: the fruits_nuts demo)")
     p.add_argument("--work-dir", default="work_dirs/fruits_nuts_demo", help="where logs, checkpoints, pictures go")
-    p.add_argument("--image", default=str(ROOT / "data" / "fruits_nuts" / "images" / "7.jpg"),
+    p.add_argument("--image", default=str(ROOT / "data" / "fruits_nuts" / "images" / "14.jpg"),
                    help="held-out image to draw predictions on")
     p.add_argument("--score-thr", type=float, default=0.5, help="draw detections scoring at least this")
     p.add_argument("--cfg-options", nargs="+", default=[], help="passed to tools/train.py and tools/test.py")

@@ -5,9 +5,8 @@
 # about 10 minutes on 2 CPU cores. Used by demo/fruits_nuts_demo.py; `python tools/train.py` runs it too.
 _base_ = [
     '../_base_/models/mask_rcnn_r50_fpn.py',
-    '../_base_/default_runtime.py',
+    './fruits_nuts_instance_cpu.py',
 ]
-classes = ('date', 'fig', 'hazelnut')
 norm_cfg = dict(type='GN', num_groups=32, requires_grad=True)
 width = 64
 model = dict(
@@ -30,65 +29,3 @@ model = dict(
     test_cfg=dict(
         rpn=dict(nms_pre=500, max_per_img=500),
         rcnn=dict(max_per_img=50)))
-
-dataset_type = 'CocoDataset'
-data_root = 'data/fruits_nuts/'
-img_norm_cfg = dict(mean=[123.675, 116.28, 103.53], std=[58.395, 57.12, 57.375], to_rgb=True)
-train_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='LoadAnnotations', with_bbox=True, with_mask=True),
-    dict(type='Resize', img_scale=[(512, 352), (512, 416)], multiscale_mode='range', keep_ratio=True),
-    dict(type='RandomFlip', flip_ratio=0.5),
-    dict(type='Normalize', **img_norm_cfg),
-    dict(type='Pad', size_divisor=32),
-    dict(type='DefaultFormatBundle'),
-    dict(type='Collect', keys=['img', 'gt_bboxes', 'gt_labels', 'gt_masks']),
-]
-test_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(
-        type='MultiScaleFlipAug',
-        img_scale=(512, 384),
-        flip=False,
-        transforms=[
-            dict(type='Resize', keep_ratio=True),
-            dict(type='RandomFlip'),
-            dict(type='Normalize', **img_norm_cfg),
-            dict(type='Pad', size_divisor=32),
-            dict(type='ImageToTensor', keys=['img']),
-            dict(type='Collect', keys=['img']),
-        ])
-]
-data = dict(
-    samples_per_gpu=2,
-    workers_per_gpu=1,
-    train=dict(
-        type='RepeatDataset',
-        times=5,
-        dataset=dict(
-            type=dataset_type,
-            classes=classes,
-            ann_file=data_root + 'train.json',
-            img_prefix=data_root + 'images/',
-            pipeline=train_pipeline)),
-    val=dict(
-        type=dataset_type,
-        classes=classes,
-        ann_file=data_root + 'val.json',
-        img_prefix=data_root + 'images/',
-        pipeline=test_pipeline),
-    test=dict(
-        type=dataset_type,
-        classes=classes,
-        ann_file=data_root + 'val.json',
-        img_prefix=data_root + 'images/',
-        pipeline=test_pipeline))
-
-optimizer = dict(type='AdamW', lr=2e-4, betas=(0.9, 0.999), weight_decay=0.05)
-optimizer_config = dict(grad_clip=dict(max_norm=10.0, norm_type=2))
-lr_config = dict(policy='step', warmup='linear', warmup_iters=50, warmup_ratio=0.01, step=[10, 13])
-runner = dict(type='EpochBasedRunner', max_epochs=14)
-checkpoint_config = dict(interval=2, max_keep_ckpts=2)
-log_config = dict(interval=5, hooks=[dict(type='TextLoggerHook')])
-evaluation = dict(interval=7, metric=['bbox', 'segm'])
-seed = 0

@@ -16,7 +16,7 @@ def drop_path(x: torch.Tensor, drop_prob: float = 0.0, training: bool = False) -
         return x
     keep = 1.0 - drop_prob
     mask = x.new_empty((x.shape[0],) + (1,) * (x.ndim - 1)).bernoulli_(keep)
-    return x * mask / keep
+    return x * mask.div_(keep)
 
 
 class DropPath(nn.Module):
