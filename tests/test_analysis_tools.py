@@ -107,3 +107,13 @@ def test_browse_dataset_writes_denormalised_pngs(tmp_path):
     assert (first_raw[:240] != 0).any() and (first_raw[240:] == 0).all()
     with pytest.raises(SystemExit):
         browse.parse_args([TINY_CONFIG])
+
+
+def test_gpu_train_step_refuses_to_run_without_cuda(monkeypatch):
+    monkeypatch.syspath_prepend(str(ROOT))
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    from benchmarks import gpu_train_step
+    with pytest.raises(SystemExit) as exit_info:
+        gpu_train_step.main([])
+    assert str(exit_info.value.code) == f"error: {gpu_train_step.NO_CUDA_MESSAGE}"
+    assert "needs a CUDA device" in gpu_train_step.NO_CUDA_MESSAGE
