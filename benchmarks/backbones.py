@@ -49,8 +49,7 @@ def backbone_cfg(config: str, checkpointing: bool):
 
 def build(config: str, checkpointing: bool, device):
     """The backbone, or the reason it cannot be built (type not registered yet)."""
-    import mmdet.models  # noqa: F401  (registers the backbones)
-    from mmdet.models import build_backbone
+    from mmdet.models import build_backbone  # importing mmdet.models registers every backbone
     cfg = backbone_cfg(config, checkpointing)
     try:
         return build_backbone(cfg).to(device), None

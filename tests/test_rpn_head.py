@@ -7,8 +7,6 @@ case) and RPN losses (train case) with mmdetection 2.28 at the README tolerances
 from __future__ import annotations
 
 import json
-from collections import OrderedDict
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -21,7 +19,7 @@ import mmdet.models.dense_heads.rpn_head as rpn_head_module
 from mmdet.core.anchor import AnchorGenerator
 from mmdet.models.builder import build_backbone, build_head, build_neck
 
-GOLDEN = Path(__file__).resolve().parent / "data" / "golden" / "detectors"
+from golden_detector import GOLDEN, input_from_resized, q4_state_dict
 STRIDES = [4, 8, 16, 32, 64]
 ANCHORS = dict(type="AnchorGenerator", scales=[8], ratios=[0.5, 1.0, 2.0], strides=STRIDES)
 TEST_CFG = dict(nms_pre=1000, max_per_img=1000, nms=dict(type="nms", iou_threshold=0.7), min_bbox_size=0)
@@ -251,30 +249,6 @@ def test_loss_decreases_with_sgd():
 
 
 # ----------------------------------------------------------------------------------- golden parity
-def q4_state_dict(path: Path) -> OrderedDict:
-    ck = torch.load(path, map_location="cpu", weights_only=True)
-    sd = OrderedDict()
-    for key in ck["key_order"]:
-        if key in ck["q4"]:
-            e = ck["q4"][key]
-            numel = int(np.prod(e["shape"]))
-            q = torch.stack([e["codes"] & 15, e["codes"] >> 4], 1).reshape(-1)[:numel]
-            sd[key] = ((q.float() - 7.5) * e["scale"].float()).reshape(e["shape"])
-        else:
-            v = ck["plain"][key]
-            sd[key] = v.float() if v.is_floating_point() else v
-    return sd
-
-
-def input_from_uint8(img_bgr: torch.Tensor, pad_shape) -> torch.Tensor:
-    """README recipe: BGR->RGB, (u8 - mean) in float32, times float64(1/std) rounded to float32, pad, CHW."""
-    mean = np.array([123.675, 116.28, 103.53], dtype=np.float32)
-    std = np.array([58.395, 57.12, 57.375], dtype=np.float32)
-    rgb = img_bgr.numpy()[..., ::-1].astype(np.float32)
-    x = ((rgb - mean).astype(np.float64) * (1.0 / std.astype(np.float64))).astype(np.float32)
-    padded = np.zeros((pad_shape[0], pad_shape[1], 3), np.float32)
-    padded[:x.shape[0], :x.shape[1]] = x
-    return torch.from_numpy(padded).permute(2, 0, 1)[None].contiguous()
 
 
 @pytest.fixture(scope="module")
@@ -322,7 +296,7 @@ def test_golden_rpn_proposals(golden_model, golden_infer, image_index, monkeypat
     parts, _ = golden_model
     im = golden_infer["images"][image_index]
     meta = dict(im["img_metas"])
-    img = input_from_uint8(im["img_resized_uint8_bgr"], meta["pad_shape"])
+    img = input_from_resized(im["img_resized_uint8_bgr"], meta["pad_shape"])
     assert tuple(img.shape) == tuple(im["input_tensor_shape"])
     assert img.double().sum().item() == im["input_tensor_stats"]["sum"]
     feats = fpn_features(parts, img)
@@ -358,7 +332,7 @@ def test_golden_rpn_training_losses(golden_model, golden_infer):
     case = torch.load(GOLDEN / "mask_rcnn_r50_fpn_train.pt", weights_only=True)
     im = golden_infer["images"][case["same_input_as_infer_image_index"]]
     meta = dict(case["img_metas"], batch_input_shape=tuple(case["input_tensor_shape"][-2:]))
-    img = input_from_uint8(im["img_resized_uint8_bgr"], meta["pad_shape"])
+    img = input_from_resized(im["img_resized_uint8_bgr"], meta["pad_shape"])
     feats = fpn_features(parts, img)
     head = build_head(dict(json.load(open(GOLDEN / "mask_rcnn_r50_fpn_config.json"))["model"]["rpn_head"],
                            train_cfg=case["train_cfg"]["rpn"]))

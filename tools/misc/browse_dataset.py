@@ -60,7 +60,8 @@ def retrieve_data_cfg(config_path: str, skip_type: list[str], cfg_options: dict 
 
 def _unwrap(value):
     """DataContainer -> its data; tensors -> numpy."""
-    value = getattr(value, "data", value) if type(value).__name__ == "DataContainer" else value
+    from mmdet.datasets import DataContainer
+    value = value.data if isinstance(value, DataContainer) else value
     return value.numpy() if isinstance(value, torch.Tensor) else value
 
 
