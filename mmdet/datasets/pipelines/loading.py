@@ -62,10 +62,13 @@ class LoadImageFromFile:
         else:
             filename = results["img_info"]["filename"]
         img = imread(filename, flag=self.color_type, channel_order=self.channel_order)
+        return self._set_image(results, img, filename, results["img_info"]["filename"])
+
+    def _set_image(self, results: dict, img: np.ndarray, filename, ori_filename) -> dict:
         if self.to_float32:
             img = img.astype(np.float32)
         results["filename"] = filename
-        results["ori_filename"] = results["img_info"]["filename"]
+        results["ori_filename"] = ori_filename
         results["img"] = img
         results["img_shape"] = img.shape
         results["ori_shape"] = img.shape
@@ -75,6 +78,21 @@ class LoadImageFromFile:
     def __repr__(self) -> str:
         return (f"{type(self).__name__}(to_float32={self.to_float32}, color_type={self.color_type!r}, "
                 f"channel_order={self.channel_order!r})")
+
+
+@PIPELINES.register_module()
+class LoadImageFromWebcam(LoadImageFromFile):
+    """Take an in-memory image from ``results['img']`` (an ``(H, W, 3)`` BGR uint8 array, e.g. a video frame).
+
+    Used by :func:`mmdet.apis.inference_detector` for array inputs; ``filename`` and ``ori_filename`` are None.
+    """
+
+    def __call__(self, results: dict) -> dict:
+        img = results.get("img")
+        if not isinstance(img, np.ndarray) or img.ndim != 3 or img.shape[2] != 3:
+            raise ValueError(f"LoadImageFromWebcam expects results['img'] to be an (H, W, 3) array, got "
+                             f"{type(img).__name__} {getattr(img, 'shape', '')}")
+        return self._set_image(results, img, None, None)
 
 
 @PIPELINES.register_module()
