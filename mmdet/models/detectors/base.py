@@ -3,27 +3,17 @@ result drawing)."""
 from __future__ import annotations
 
 import inspect
-import os
-import warnings
 from abc import ABCMeta, abstractmethod
 from collections import OrderedDict
 
-import cv2
-import numpy as np
 import torch
 import torch.distributed as dist
-from pycocotools import mask as mask_util
 from torch import nn
 
+from mmdet.core.visualization import imshow_det_bboxes, parse_det_result
 from mmdet.models.layers.conv_module import init_children_weights
 
 __all__ = ["BaseDetector"]
-
-
-def _class_palette(num_classes: int) -> np.ndarray:
-    """Fixed, well-spread BGR colours per class: ``(num_classes, 3)`` uint8."""
-    rng = np.random.RandomState(42)
-    return rng.randint(0, 256, size=(max(num_classes, 1), 3), dtype=np.uint8)
 
 
 class BaseDetector(nn.Module, metaclass=ABCMeta):
@@ -169,7 +159,7 @@ class BaseDetector(nn.Module, metaclass=ABCMeta):
                     text_color=(72, 101, 241), mask_color=None, thickness: int = 2, font_size: int = 13,
                     win_name: str = "", show: bool = False, wait_time: float = 0, out_file: str | None = None):
         """Draw detections with score > ``score_thr``: semi-transparent masks (per-class colours, or
-        ``mask_color``), boxes and ``class|score`` labels.
+        ``mask_color``), boxes and ``class|score`` labels (:func:`mmdet.core.visualization.imshow_det_bboxes`).
 
         Args:
             img: image path or BGR uint8 array ``(H, W, 3)``.
@@ -177,48 +167,11 @@ class BaseDetector(nn.Module, metaclass=ABCMeta):
             out_file: write the drawing there (directories are created).
         Returns: the drawn image when neither ``show`` nor ``out_file`` is given.
         """
-        if isinstance(img, str):
-            path = img
-            img = cv2.imread(path)
-            if img is None:
-                raise FileNotFoundError(f"show_result: cannot read image {path}")
-        img = np.ascontiguousarray(img.copy())
-        if isinstance(result, tuple):
-            bbox_result, segm_result = result
-            if isinstance(segm_result, tuple):
-                segm_result = segm_result[0]
-        else:
-            bbox_result, segm_result = result, None
-        num_classes = len(bbox_result)
-        bboxes = (np.vstack([np.asarray(b, dtype=np.float32).reshape(-1, 5) for b in bbox_result])
-                  if num_classes else np.zeros((0, 5), np.float32))
-        labels = np.concatenate([np.full(len(b), i, dtype=np.int64) for i, b in enumerate(bbox_result)]) \
-            if num_classes else np.zeros(0, np.int64)
-        keep = bboxes[:, 4] > score_thr
-        palette = _class_palette(num_classes)
-        if segm_result is not None and keep.any():
-            masks = [m for per_class in segm_result for m in per_class]
-            for idx in np.flatnonzero(keep):
-                mask = masks[idx]
-                if isinstance(mask, dict):
-                    mask = mask_util.decode(mask)
-                mask = np.asarray(mask).astype(bool)
-                color = np.asarray(mask_color if mask_color is not None else palette[labels[idx]], dtype=np.float32)
-                img[mask] = (img[mask].astype(np.float32) * 0.5 + color * 0.5).astype(np.uint8)
-        class_names = self.CLASSES if self.CLASSES is not None else [str(i) for i in range(num_classes)]
-        font_scale = font_size / 30.0
-        for box, label in zip(bboxes[keep], labels[keep]):
-            x1, y1, x2, y2 = (int(round(float(v))) for v in box[:4])
-            cv2.rectangle(img, (x1, y1), (x2, y2), tuple(int(c) for c in bbox_color), thickness)
-            text = f"{class_names[label]}|{box[4]:.2f}"
-            cv2.putText(img, text, (x1, max(y1 - 2, 0)), cv2.FONT_HERSHEY_SIMPLEX, font_scale,
-                        tuple(int(c) for c in text_color), 1, cv2.LINE_AA)
-        if show:
-            warnings.warn("show_result(show=True): no display in this build (opencv headless); use out_file")
-        if out_file is not None:
-            os.makedirs(os.path.dirname(os.path.abspath(out_file)), exist_ok=True)
-            if not cv2.imwrite(out_file, img):
-                raise OSError(f"show_result: could not write {out_file}")
+        bboxes, labels, segms = parse_det_result(result)
+        drawn = imshow_det_bboxes(img, bboxes, labels, segms, class_names=self.CLASSES, score_thr=score_thr,
+                                  bbox_color=bbox_color, text_color=text_color, mask_color=mask_color,
+                                  thickness=thickness, font_size=font_size, win_name=win_name, show=show,
+                                  wait_time=wait_time, out_file=out_file)
         if not (show or out_file):
-            return img
+            return drawn
         return None
