@@ -57,9 +57,9 @@ data = dict(
 
 optimizer = dict(type='AdamW', lr=2e-4, betas=(0.9, 0.999), weight_decay=0.05)
 optimizer_config = dict(grad_clip=dict(max_norm=10.0, norm_type=2))
-lr_config = dict(policy='step', warmup='linear', warmup_iters=50, warmup_ratio=0.01, step=[10, 13])
-runner = dict(type='EpochBasedRunner', max_epochs=14)
+lr_config = dict(policy='step', warmup='linear', warmup_iters=50, warmup_ratio=0.01, step=[9, 11])
+runner = dict(type='EpochBasedRunner', max_epochs=12)
 checkpoint_config = dict(interval=2, max_keep_ckpts=2)
 log_config = dict(interval=5, hooks=[dict(type='TextLoggerHook')])
-evaluation = dict(interval=7, metric=['bbox', 'segm'])
+evaluation = dict(interval=6, metric=['bbox', 'segm'])
 seed = 0
