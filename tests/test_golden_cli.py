@@ -5,6 +5,7 @@ test annotation file is pointed at the golden 2-image subset of coco_tiny val201
 path: config -> dataset -> pipeline -> checkpoint loading -> detector -> result encoding -> COCO evaluation.
 """
 import json
+import pickle
 import subprocess
 import sys
 from pathlib import Path
@@ -21,7 +22,8 @@ def test_tools_test_reproduces_golden_coco_eval(tmp_path):
     checkpoint = tmp_path / "mask_rcnn_r50_fpn_golden.pth"
     torch.save({"meta": dict(weights["meta"]), "state_dict": q4_state_dict()}, checkpoint)
     cmd = [sys.executable, "tools/test.py", "configs/mask_rcnn/mask_rcnn_r50_fpn_1x_coco.py", str(checkpoint),
-           "--eval", "bbox", "segm", "--work-dir", str(tmp_path),
+           "--eval", "bbox", "segm", "--work-dir", str(tmp_path), "--out", str(tmp_path / "res.pkl"),
+           "--show-dir", str(tmp_path / "shows"),
            "--eval-options", f"jsonfile_prefix={tmp_path / 'results'}",
            "--cfg-options", "model.backbone.init_cfg=None",
            f"data.test.ann_file={GOLDEN / 'mask_rcnn_r50_fpn_gt_subset.json'}",
@@ -41,3 +43,12 @@ def test_tools_test_reproduces_golden_coco_eval(tmp_path):
     ref = json.loads((GOLDEN / "mask_rcnn_r50_fpn_results.bbox.json").read_text())
     count = lambda dets: sorted((d["image_id"], d["category_id"]) for d in dets)  # noqa: E731
     assert count(ours) == count(ref)
+    segm = json.loads((tmp_path / "results.segm.json").read_text())
+    assert len(segm) == len(ours) and isinstance(segm[0]["segmentation"]["counts"], str)
+    # --out: the raw per-image results; --show-dir: one drawing per test image
+    with open(tmp_path / "res.pkl", "rb") as f:
+        results = pickle.load(f)
+    assert len(results) == 2 and len(results[0][0]) == 80 and len(results[0][1]) == 80
+    shows = sorted(p.name for p in (tmp_path / "shows").rglob("*.jpg")) + \
+        sorted(p.name for p in (tmp_path / "shows").rglob("*.png"))
+    assert shows and {Path(n).stem for n in shows} == {"000000047112", "000000376322"}

@@ -1,9 +1,14 @@
 """Small building blocks shared by the transformer backbones.
 
-Window helpers work on channels-last maps ``(B, H, W, C)``; padding is always
-right/bottom with zeros, as every official backbone here does.
+Window helpers work on channels-last maps ``(B, H, W, C)`` unless they say otherwise; padding is always
+right/bottom with zeros, as every official backbone here does. The shifted-window machinery (shift masks, their
+cache, the relative-position-biased window attention and the pad/roll wrapper around it) serves both Swin
+(channels-last) and Swin-Visformer (NCHW).
 """
 from __future__ import annotations
+
+from collections import OrderedDict
+from typing import Callable
 
 import torch
 import torch.nn.functional as F
@@ -102,3 +107,143 @@ def resize_relative_position_table(table: torch.Tensor, new_len: int) -> torch.T
     grid = table.permute(1, 0).reshape(1, heads, s_old, s_old)
     grid = F.interpolate(grid, size=(s_new, s_new), mode="bicubic", align_corners=False)
     return grid.reshape(heads, new_len).permute(1, 0).contiguous()
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# shifted-window attention (Swin, Swin-Visformer)
+# ---------------------------------------------------------------------------------------------------------------
+
+SHIFT_MASK_VALUE = -100.0
+
+
+def pad_hw_to_window(h: int, w: int, window: int) -> tuple[int, int]:
+    """Right/bottom zero padding ``(pad_h, pad_w)`` that makes ``h`` and ``w`` multiples of ``window``."""
+    return (window - h % window) % window, (window - w % window) % window
+
+
+def shift_window_mask(hp: int, wp: int, window: int, shift: int, device=None) -> torch.Tensor:
+    """Additive mask of shifted-window attention on a padded ``hp x wp`` grid.
+
+    The grid is cut into 3 x 3 regions by the row/column boundaries ``[0, hp-window)``, ``[hp-window, hp-shift)``,
+    ``[hp-shift, hp)`` (same for columns); two tokens of one window that lie in different regions get -100.
+
+    Returns:
+        ``(nW, window*window, window*window)`` float32, windows row-major (``nW = hp/window * wp/window``).
+    """
+    def region(size: int) -> torch.Tensor:
+        idx = torch.arange(size, device=device)
+        return (idx >= size - window).long() + (idx >= size - shift).long()
+
+    labels = region(hp)[:, None] * 3 + region(wp)[None, :]                       # (hp, wp)
+    labels = labels.view(hp // window, window, wp // window, window).permute(0, 2, 1, 3)
+    labels = labels.reshape(-1, window * window)                                  # (nW, N)
+    different = labels[:, :, None] != labels[:, None, :]
+    return different.float() * SHIFT_MASK_VALUE
+
+
+class ShiftMaskCache:
+    """Shift masks of one stage, built once per padded ``(hp, wp, device)`` and kept for the most recent sizes.
+
+    Multi-scale training meets many input sizes, so at most ``max_entries`` masks are kept (least recently used
+    dropped first).
+    """
+
+    def __init__(self, window: int, shift: int, max_entries: int = 32):
+        self.window, self.shift, self.max_entries = window, shift, max_entries
+        self._masks: OrderedDict[tuple, torch.Tensor] = OrderedDict()
+
+    def get(self, h: int, w: int, device) -> torch.Tensor:
+        """``(nW, N, N)`` mask for an ``h x w`` map padded right/bottom to window multiples."""
+        pad_h, pad_w = pad_hw_to_window(h, w, self.window)
+        key = (h + pad_h, w + pad_w, str(device))
+        mask = self._masks.get(key)
+        if mask is None:
+            mask = shift_window_mask(h + pad_h, w + pad_w, self.window, self.shift, device)
+            self._masks[key] = mask
+            if len(self._masks) > self.max_entries:
+                self._masks.popitem(last=False)
+        else:
+            self._masks.move_to_end(key)
+        return mask
+
+
+class WindowAttentionBase(nn.Module):
+    """Relative-position bias table + index of a square window, and the fused windowed attention.
+
+    State-dict entries: ``relative_position_bias_table`` ``((2w-1)^2, heads)`` (trunc-normal 0.02 at construction)
+    and the persistent int64 buffer ``relative_position_index`` ``(w^2, w^2)`` (Swin layout).
+
+    Args:
+        window_size: side ``w`` of the square window.
+        num_heads: attention heads.
+        scale: factor of the logits ``scale * q.k`` (given to ``F.scaled_dot_product_attention``).
+        attn_drop: dropout on the attention weights (training only).
+    """
+
+    def __init__(self, window_size: int, num_heads: int, scale: float, attn_drop: float = 0.0):
+        super().__init__()
+        self.window_size = window_size
+        self.num_heads = num_heads
+        self.scale = scale
+        self.attn_drop = attn_drop
+        self.relative_position_bias_table = nn.Parameter(torch.zeros((2 * window_size - 1) ** 2, num_heads))
+        self.register_buffer("relative_position_index", relative_position_index(window_size))
+        nn.init.trunc_normal_(self.relative_position_bias_table, std=0.02)
+
+    def relative_position_bias(self) -> torch.Tensor:
+        """``(heads, N, N)`` bias gathered from the table, ``N = w*w``."""
+        n = self.window_size ** 2
+        bias = self.relative_position_bias_table[self.relative_position_index.view(-1)]
+        return bias.view(n, n, self.num_heads).permute(2, 0, 1)
+
+    def attend(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
+               shift_mask: torch.Tensor | None) -> torch.Tensor:
+        """``softmax(scale * q k^T + bias [+ shift_mask]) v`` per window and head.
+
+        Args:
+            q, k, v: ``(B, nW, heads, N, head_dim)``.
+            shift_mask: ``(nW, N, N)`` additive mask, or None for unshifted windows.
+        Returns:
+            ``(B, nW, heads, N, head_dim)``.
+        """
+        b, nw, heads, n, hd = q.shape
+        bias = self.relative_position_bias()
+        if shift_mask is None:   # same additive mask for every window: fold windows into the batch
+            q, k, v = (t.reshape(b * nw, heads, n, hd) for t in (q, k, v))
+            attn_mask = bias.unsqueeze(0)
+        else:                    # per-window masks: fold windows into the head dim, broadcast over the batch
+            q, k, v = (t.reshape(b, nw * heads, n, hd) for t in (q, k, v))
+            attn_mask = (shift_mask.unsqueeze(1) + bias.unsqueeze(0)).reshape(1, nw * heads, n, n)
+        out = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask.to(q.dtype),
+                                             dropout_p=self.attn_drop if self.training else 0.0, scale=self.scale)
+        return out.view(b, nw, heads, n, hd)
+
+
+def shifted_window_attention(x: torch.Tensor, attn: Callable[[torch.Tensor, torch.Tensor | None], torch.Tensor],
+                             window: int, shift: int, shift_mask: torch.Tensor | None,
+                             hw_dims: tuple[int, int] = (1, 2)) -> torch.Tensor:
+    """Zero-pad right/bottom to window multiples, roll by ``-shift``, ``attn``, roll back, crop.
+
+    Args:
+        x: a map whose spatial dims are ``hw_dims`` (adjacent): ``(B, H, W, C)`` with ``(1, 2)`` or
+            ``(B, C, H, W)`` with ``(2, 3)``.
+        attn: ``attn(padded map, mask)`` -> map of the same shape; ``mask`` is ``shift_mask`` when ``shift`` > 0,
+            else None.
+        shift: cyclic shift of the windows (0: plain windows).
+        shift_mask: ``(nW, N, N)`` mask of the padded grid (see :class:`ShiftMaskCache`), used only when shifted.
+    Returns:
+        Same shape as ``x``.
+    """
+    h_dim, w_dim = hw_dims
+    h, w = x.shape[h_dim], x.shape[w_dim]
+    pad_h, pad_w = pad_hw_to_window(h, w, window)
+    if pad_h or pad_w:
+        x = F.pad(x, (0, 0) * (x.dim() - 1 - w_dim) + (0, pad_w, 0, pad_h))
+    if shift:
+        x = torch.roll(x, shifts=(-shift, -shift), dims=hw_dims)
+    x = attn(x, shift_mask if shift else None)
+    if shift:
+        x = torch.roll(x, shifts=(shift, shift), dims=hw_dims)
+    if pad_h or pad_w:
+        x = x.narrow(h_dim, 0, h).narrow(w_dim, 0, w)
+    return x
