@@ -4,7 +4,6 @@ from __future__ import annotations
 import copy
 import importlib.util
 import json
-import logging
 import pickle
 from pathlib import Path
 
@@ -21,24 +20,6 @@ PRINT_CONFIG = Path(__file__).resolve().parents[1] / "tools" / "misc" / "print_c
 
 def _reload(cfg: Config) -> Config:
     return Config.fromstring(cfg.pretty_text, ".py")
-
-
-class _Capture(logging.Handler):
-    def __init__(self):
-        super().__init__(logging.WARNING)
-        self.lines: list[str] = []
-
-    def emit(self, record):
-        self.lines.append(record.getMessage())
-
-
-@pytest.fixture
-def mmdet_warnings():
-    handler = _Capture()
-    logger = logging.getLogger("mmdet")
-    logger.addHandler(handler)
-    yield handler.lines
-    logger.removeHandler(handler)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -2,8 +2,6 @@
 ViTDet's LayerDecayOptimizerConstructor, checked through the lr / weight decay each parameter ends up with."""
 from __future__ import annotations
 
-import logging
-
 import pytest
 import torch
 from torch import nn
@@ -167,23 +165,6 @@ def test_custom_keys_longest_first_then_alphabetical():
         type="SGD", lr=1.0, weight_decay=1.0,
         paramwise_cfg=dict(custom_keys={"stem": dict(lr_mult=5.0), "bias": dict(lr_mult=3.0)}))))
     assert got == {"stem.weight": (5.0, 1.0), "stem.bias": (3.0, 1.0)}
-
-
-class _WarningLines(logging.Handler):
-    def __init__(self):
-        super().__init__(logging.WARNING)
-        self.lines: list[str] = []
-
-    def emit(self, record):
-        self.lines.append(record.getMessage())
-
-
-@pytest.fixture
-def mmdet_warnings():
-    handler = _WarningLines()
-    logging.getLogger("mmdet").addHandler(handler)
-    yield handler.lines
-    logging.getLogger("mmdet").removeHandler(handler)
 
 
 def test_shared_parameters_need_bypass_duplicate(mmdet_warnings):

@@ -1,18 +1,17 @@
 """SwinTransformer backbone: parity with the official code (tests/data/golden/swin), loading, options."""
 from __future__ import annotations
 
-import contextlib
 import logging
-import re
 from pathlib import Path
 
 import pytest
 import torch
 
-from mmdet.engine import load_checkpoint
-from mmdet.models.backbones.swin_transformer import (ShiftMaskCache, SwinTransformer, convert_swin_checkpoint,
-                                                     shift_window_mask)
-from mmdet.registry import BACKBONES
+from backbone_golden import (assert_checkpointing_is_exact, assert_eval_parity, assert_load_matches_official,
+                             assert_outputs_close, assert_registered_with_official_keys, captured_messages,
+                             load_with_report, model_from_case)
+from mmdet.models.backbones.swin_transformer import SwinTransformer, convert_swin_checkpoint
+from mmdet.models.layers.transformer import ShiftMaskCache, shift_window_mask
 
 GOLDEN = Path(__file__).resolve().parent / "data" / "golden" / "swin"
 SMALL = dict(embed_dim=12, depths=[2, 2, 2, 2], num_heads=[1, 2, 4, 8], window_size=7, drop_path_rate=0.0)
@@ -22,56 +21,21 @@ def _case(name: str) -> dict:
     return torch.load(GOLDEN / name, weights_only=True)
 
 
-def assert_outputs_close(outs, refs, tol) -> None:
-    """Every output map equals its reference at the golden tolerance (atol = rtol)."""
-    assert len(outs) == len(refs)
-    for o, r in zip(outs, refs):
-        torch.testing.assert_close(o, r, atol=tol["atol"], rtol=tol["rtol"])
-
-
-@contextlib.contextmanager
-def captured_messages(logger: logging.Logger):
-    """Collect the messages ``logger`` emits inside the block."""
-    records: list[str] = []
-
-    class _ListHandler(logging.Handler):
-        def emit(self, record):
-            records.append(record.getMessage())
-
-    handler, old_level = _ListHandler(level=logging.DEBUG), logger.level
-    logger.addHandler(handler)
-    logger.setLevel(logging.DEBUG)
-    try:
-        yield records
-    finally:
-        logger.removeHandler(handler)
-        logger.setLevel(old_level)
-
-
 @pytest.fixture(scope="module")
 def eval_case():
     return _case("eval.pt")
 
 
 def _model_from(eval_case) -> SwinTransformer:
-    model = SwinTransformer(**eval_case["constructor_kwargs"])
-    model.load_state_dict(eval_case["state_dict"], strict=True)
-    return model.eval()
+    return model_from_case(SwinTransformer, eval_case)
 
 
 def test_registered_and_keys_match_official(eval_case):
-    assert BACKBONES.get("SwinTransformer") is SwinTransformer
-    model = SwinTransformer(**eval_case["constructor_kwargs"])
-    ours = {k: tuple(v.shape) for k, v in model.state_dict().items()}
-    ref = {k: tuple(v.shape) for k, v in eval_case["state_dict"].items()}
-    assert list(ours) == list(ref) and ours == ref
+    assert_registered_with_official_keys(SwinTransformer, eval_case)
 
 
 def test_eval_parity_with_official(eval_case):
-    model = _model_from(eval_case)
-    with torch.no_grad():
-        for x, refs in zip(eval_case["inputs"], eval_case["outputs"]):
-            assert_outputs_close(model(x.float()), refs, eval_case["tolerance"])
+    assert_eval_parity(_model_from(eval_case), eval_case)
 
 
 @pytest.mark.parametrize("case_name", ["loader.pt", "loader_relpos_resize_ws5.pt"])
@@ -79,28 +43,11 @@ def test_eval_parity_with_official(eval_case):
 def test_official_classification_checkpoint_loads(eval_case, case_name, route):
     case = _case(case_name)
     model = _model_from(eval_case)
-    path = str(GOLDEN / case["checkpoint_file_for_loader"])
-    if route == "load_checkpoint":
-        logger = logging.getLogger("test_swin.loader")
-        with captured_messages(logger) as messages:
-            load_checkpoint(model, path, logger=logger)
-    else:
-        with captured_messages(logging.getLogger("mmdet")) as messages:
-            model.init_weights(pretrained=path)
-    model.eval()
-    text = "\n".join(messages)
-    # the official loader's unexpected keys are ignored and reported by name; its missing keys are reported
-    for key in case["unexpected_keys"]:
-        assert key in text
-    for key in case["missing_keys"]:
-        assert re.search(rf"missing in checkpoint\s+{re.escape(key)}\b", text), key
-    assert "unexpected in checkpoint" not in text and "shape mismatch" not in text
+    report = load_with_report(model, str(GOLDEN / case["checkpoint_file_for_loader"]), route, "test_swin.loader")
+    assert_load_matches_official(model, report, case)
     sd = model.state_dict()
     for key, ref in case["converted_entries"].items():
         torch.testing.assert_close(sd[key], ref, atol=case["tolerance"]["atol"], rtol=case["tolerance"]["rtol"])
-    for key, (total, total_abs) in case["state_dict_after_load_fingerprint"].items():
-        assert sd[key].double().sum().item() == pytest.approx(total, rel=1e-5, abs=1e-3), key
-        assert sd[key].double().abs().sum().item() == pytest.approx(total_abs, rel=1e-5, abs=1e-3), key
     with torch.no_grad():
         assert_outputs_close(model(eval_case["inputs"][1].float()), case["outputs"][0], case["tolerance"])
 
@@ -176,23 +123,9 @@ def test_shift_mask_built_once_per_size():
 
 
 def test_use_checkpoint_gives_equal_outputs_and_grads():
-    torch.manual_seed(0)
-    plain = SwinTransformer(**SMALL).train()
-    ckpt = SwinTransformer(**SMALL, use_checkpoint=True).train()
-    ckpt.load_state_dict(plain.state_dict())
-    x = torch.randn(2, 3, 60, 76)
-    results = []
-    for model in (plain, ckpt):
-        xi = x.clone().requires_grad_()
-        outs = model(xi)
-        sum(o.square().mean() for o in outs).backward()
-        results.append((outs, xi.grad, {n: p.grad for n, p in model.named_parameters()}))
-    (o1, g1, p1), (o2, g2, p2) = results
-    for a, b in zip(o1, o2):
-        torch.testing.assert_close(a, b, atol=1e-6, rtol=1e-5)
-    torch.testing.assert_close(g1, g2, atol=1e-7, rtol=1e-5)
-    for name in p1:
-        torch.testing.assert_close(p1[name], p2[name], atol=1e-6, rtol=1e-5, msg=name)
+    assert_checkpointing_is_exact(lambda use_checkpoint: SwinTransformer(**SMALL, use_checkpoint=use_checkpoint),
+                                  (2, 3, 60, 76), out_tol=(1e-6, 1e-5), input_grad_tol=(1e-7, 1e-5),
+                                  param_grad_tol=(1e-6, 1e-5))
 
 
 def test_frozen_stages_and_out_indices():

@@ -2,16 +2,15 @@
 from __future__ import annotations
 
 import logging
-import re
 from pathlib import Path
 
 import pytest
 import torch
 
-from mmdet.engine import load_checkpoint
+from backbone_golden import (assert_checkpointing_is_exact, assert_eval_parity, assert_load_matches_official,
+                             assert_outputs_close, assert_registered_with_official_keys, captured_messages,
+                             load_with_report, model_from_case)
 from mmdet.models.backbones.swin_visformer import SwinVisformer, convert_swin_visformer_checkpoint
-from mmdet.registry import BACKBONES
-from test_swin import assert_outputs_close, captured_messages
 
 GOLDEN = Path(__file__).resolve().parent / "data" / "golden" / "swin_visformer"
 
@@ -33,24 +32,15 @@ def _small_kwargs(eval_case, **overrides) -> dict:
 
 
 def _model_from(eval_case) -> SwinVisformer:
-    model = SwinVisformer(**eval_case["constructor_kwargs"])
-    model.load_state_dict(eval_case["state_dict"], strict=True)
-    return model.eval()
+    return model_from_case(SwinVisformer, eval_case)
 
 
 def test_registered_and_keys_match_official(eval_case):
-    assert BACKBONES.get("SwinVisformer") is SwinVisformer
-    model = SwinVisformer(**eval_case["constructor_kwargs"])
-    ours = {k: tuple(v.shape) for k, v in model.state_dict().items()}
-    ref = {k: tuple(v.shape) for k, v in eval_case["state_dict"].items()}
-    assert list(ours) == list(ref) and ours == ref
+    assert_registered_with_official_keys(SwinVisformer, eval_case)
 
 
 def test_eval_parity_with_official(eval_case):
-    model = _model_from(eval_case)
-    with torch.no_grad():
-        for x, refs in zip(eval_case["inputs"], eval_case["outputs"]):
-            assert_outputs_close(model(x.float()), refs, eval_case["tolerance"])
+    assert_eval_parity(_model_from(eval_case), eval_case)
 
 
 @pytest.mark.parametrize("file_name,route", [("ckpt_loader_converted.pth", "load_checkpoint"),
@@ -58,25 +48,8 @@ def test_eval_parity_with_official(eval_case):
                                              ("ckpt_loader_cls_format.pth", "init_weights")])
 def test_official_checkpoints_load(eval_case, loader_case, file_name, route):
     model = _model_from(eval_case)
-    path = str(GOLDEN / file_name)
-    if route == "load_checkpoint":
-        logger = logging.getLogger("test_swin_visformer.loader")
-        with captured_messages(logger) as messages:
-            load_checkpoint(model, path, logger=logger)
-    else:
-        with captured_messages(logging.getLogger("mmdet")) as messages:
-            model.init_weights(pretrained=path)
-    model.eval()
-    text = "\n".join(messages)
-    for key in loader_case["unexpected_keys"]:          # classification-only keys: ignored and reported
-        assert key in text
-    for key in loader_case["missing_keys"]:
-        assert re.search(rf"missing in checkpoint\s+{re.escape(key)}\b", text), key
-    assert "unexpected in checkpoint" not in text and "shape mismatch" not in text
-    sd = model.state_dict()
-    for key, (total, total_abs) in loader_case["state_dict_after_load_fingerprint"].items():
-        assert sd[key].double().sum().item() == pytest.approx(total, rel=1e-5, abs=1e-3), key
-        assert sd[key].double().abs().sum().item() == pytest.approx(total_abs, rel=1e-5, abs=1e-3), key
+    report = load_with_report(model, str(GOLDEN / file_name), route, "test_swin_visformer.loader")
+    assert_load_matches_official(model, report, loader_case)      # classification-only keys: ignored, reported
     with torch.no_grad():
         assert_outputs_close(model(eval_case["inputs"][1].float()), loader_case["outputs"][0],
                              loader_case["tolerance"])
@@ -112,23 +85,10 @@ def test_v1_parameter_count():
 
 
 def test_use_checkpoint_gives_equal_outputs_and_grads(eval_case):
-    torch.manual_seed(0)
-    plain = SwinVisformer(**_small_kwargs(eval_case, drop_path_rate=0.0)).train()
-    ckpt = SwinVisformer(**_small_kwargs(eval_case, drop_path_rate=0.0, use_checkpoint=True)).train()
-    ckpt.load_state_dict(plain.state_dict())
-    x = torch.randn(2, 3, 100, 120)
-    results = []
-    for model in (plain, ckpt):
-        xi = x.clone().requires_grad_()
-        outs = model(xi)
-        sum(o.square().mean() for o in outs).backward()
-        results.append((outs, xi.grad, {n: p.grad for n, p in model.named_parameters()}))
-    (o1, g1, p1), (o2, g2, p2) = results
-    for a, b in zip(o1, o2):
-        torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-5)
-    torch.testing.assert_close(g1, g2, atol=1e-6, rtol=1e-5)
-    for name in p1:
-        torch.testing.assert_close(p1[name], p2[name], atol=1e-5, rtol=1e-4, msg=name)
+    assert_checkpointing_is_exact(
+        lambda use_checkpoint: SwinVisformer(**_small_kwargs(eval_case, drop_path_rate=0.0,
+                                                             use_checkpoint=use_checkpoint)),
+        (2, 3, 100, 120), out_tol=(1e-5, 1e-5), input_grad_tol=(1e-6, 1e-5), param_grad_tol=(1e-5, 1e-4))
 
 
 def test_frozen_stages_and_out_indices(eval_case):

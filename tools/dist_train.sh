@@ -6,23 +6,5 @@ if [ $# -lt 2 ]; then
     echo "usage: $0 CONFIG GPUS [args for tools/train.py]" >&2
     exit 2
 fi
-CONFIG=$1
-GPUS=$2
-NNODES=${NNODES:-1}
-NODE_RANK=${NODE_RANK:-0}
-PORT=${PORT:-29500}
-MASTER_ADDR=${MASTER_ADDR:-"127.0.0.1"}
-PYTHON=${PYTHON:-python}
-ROOT="$(cd "$(dirname "$0")/.." && pwd)"
-
-PYTHONPATH="$ROOT":${PYTHONPATH:-} \
-"$PYTHON" -m torch.distributed.run \
-    --nnodes="$NNODES" \
-    --node_rank="$NODE_RANK" \
-    --master_addr="$MASTER_ADDR" \
-    --nproc_per_node="$GPUS" \
-    --master_port="$PORT" \
-    "$ROOT/tools/train.py" \
-    "$CONFIG" \
-    --seed 0 \
-    --launcher pytorch "${@:3}"
+source "$(dirname "$0")/dist_launch.sh"
+torchrun_tool "$2" train.py "$1" --seed 0 --launcher pytorch "${@:3}"

@@ -13,18 +13,18 @@ import json
 import os
 import os.path as osp
 import pickle
-import sys
 import time
-import warnings
 
 import torch
 from torch import nn
 
 from mmdet.apis import fuse_conv_bn, multi_gpu_test, single_gpu_test
-from mmdet.engine import Config, DictAction
+from mmdet.engine import DictAction
 from mmdet.engine.amp import autocast, inference_autocast_dtype
 from mmdet.engine.checkpoint import load_checkpoint
 from mmdet.engine.dist import get_dist_info, init_dist
+from mmdet.utils.cli import (add_launcher_args, fail, load_config, parse_args_with_dict_options,
+                             resolve_deprecated_alias)
 
 #: evaluation-config keys that belong to the EvalHook, not to dataset.evaluate
 _HOOK_ONLY_KEYS = ("interval", "tmpdir", "start", "gpu_collect", "save_best", "rule", "dynamic_intervals",
@@ -56,20 +56,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="(deprecated, use --eval-options) custom options for evaluation")
     parser.add_argument("--eval-options", nargs="+", action=DictAction,
                         help="custom options for evaluation, e.g. classwise=True jsonfile_prefix=results/coco")
-    parser.add_argument("--launcher", choices=["none", "pytorch", "slurm", "mpi"], default="none", help="job launcher")
-    parser.add_argument("--local_rank", "--local-rank", type=int, default=0)
-    try:
-        args = parser.parse_args(argv)
-    except AssertionError as e:
-        parser.error(f"bad KEY=VALUE option: {e}")
-    if "LOCAL_RANK" not in os.environ:
-        os.environ["LOCAL_RANK"] = str(args.local_rank)
-    if args.options and args.eval_options:
-        parser.error("--options and --eval-options cannot be both specified; --options is deprecated, "
-                     "use --eval-options")
-    if args.options:
-        warnings.warn("--options is deprecated in favor of --eval-options")
-        args.eval_options = args.options
+    add_launcher_args(parser)
+    args = parse_args_with_dict_options(parser, argv, "bad KEY=VALUE option")
+    resolve_deprecated_alias(parser, args, "options", "eval-options")
     if not (args.out or args.eval or args.format_only or args.show or args.show_dir):
         parser.error('specify at least one operation (save/eval/format/show the results) with "--out", "--eval", '
                      '"--format-only", "--show" or "--show-dir"')
@@ -80,23 +69,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def fail(message: str) -> None:
-    print(f"error: {message}", file=sys.stderr)
-    sys.exit(1)
-
-
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    if not osp.isfile(args.config):
-        fail(f"config file not found: {args.config}")
+    cfg = load_config(args.config, args.cfg_options)
     if not osp.isfile(args.checkpoint):
         fail(f"checkpoint file not found: {args.checkpoint}")
-    cfg = Config.fromfile(args.config)
-    if args.cfg_options:
-        try:
-            cfg.merge_from_dict(args.cfg_options)
-        except (KeyError, TypeError, ValueError, IndexError) as e:
-            fail(f"bad --cfg-options {args.cfg_options}: {e}")
     if cfg.get("cudnn_benchmark", False):
         torch.backends.cudnn.benchmark = True
     cfg.model.pretrained = None

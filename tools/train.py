@@ -12,7 +12,6 @@ import argparse
 import copy
 import os
 import os.path as osp
-import sys
 import time
 import warnings
 
@@ -21,10 +20,12 @@ import torch
 from mmdet import __version__
 from mmdet.apis import collect_env_info, init_random_seed, set_random_seed, train_detector
 from mmdet.apis.train import get_git_hash
-from mmdet.engine import Config, DictAction
+from mmdet.engine import DictAction
 from mmdet.engine.dist import get_dist_info, init_dist
 from mmdet.engine.hooks import check_num_classes
 from mmdet.engine.runner import NonFiniteLossError
+from mmdet.utils.cli import (add_launcher_args, fail, load_config, parse_args_with_dict_options,
+                             resolve_deprecated_alias)
 from mmdet.utils.logger import get_root_logger
 
 
@@ -51,43 +52,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--cfg-options", nargs="+", action=DictAction,
                         help="override settings in the used config, KEY=VALUE pairs, e.g. optimizer.lr=0.01 "
                              "data.samples_per_gpu=1 'lr_config.step=[8,11]'")
-    parser.add_argument("--launcher", choices=["none", "pytorch", "slurm", "mpi"], default="none", help="job launcher")
-    parser.add_argument("--local_rank", "--local-rank", type=int, default=0)
+    add_launcher_args(parser)
     parser.add_argument("--amp", nargs="?", const="fp16", choices=["fp16", "bf16"],
                         help="mixed precision via torch.amp: fp16 (dynamic loss scaling, default) or bf16")
     parser.add_argument("--auto-scale-lr", action="store_true",
                         help="scale the lr by (GPUs x samples_per_gpu) / auto_scale_lr.base_batch_size")
-    try:
-        args = parser.parse_args(argv)
-    except AssertionError as e:  # DictAction: unbalanced brackets
-        parser.error(f"bad --cfg-options value: {e}")
-    if "LOCAL_RANK" not in os.environ:
-        os.environ["LOCAL_RANK"] = str(args.local_rank)
-    if args.options and args.cfg_options:
-        parser.error("--options and --cfg-options cannot be both specified; --options is deprecated, "
-                     "use --cfg-options")
-    if args.options:
-        warnings.warn("--options is deprecated in favor of --cfg-options")
-        args.cfg_options = args.options
+    args = parse_args_with_dict_options(parser, argv, "bad --cfg-options value")
+    resolve_deprecated_alias(parser, args, "options", "cfg-options")
     return args
-
-
-def fail(message: str) -> None:
-    """One clear line on stderr and exit status 1."""
-    print(f"error: {message}", file=sys.stderr)
-    sys.exit(1)
-
-
-def load_config(args) -> Config:
-    if not osp.isfile(args.config):
-        fail(f"config file not found: {args.config}")
-    cfg = Config.fromfile(args.config)
-    if args.cfg_options:
-        try:
-            cfg.merge_from_dict(args.cfg_options)
-        except (KeyError, TypeError, ValueError, IndexError) as e:
-            fail(f"bad --cfg-options {args.cfg_options}: {e}")
-    return cfg
 
 
 def _scale_lr(cfg, num_gpus: int, logger) -> None:
@@ -101,7 +73,7 @@ def _scale_lr(cfg, num_gpus: int, logger) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    cfg = load_config(args)
+    cfg = load_config(args.config, args.cfg_options)
     if cfg.get("cudnn_benchmark", False):
         torch.backends.cudnn.benchmark = True
     if args.work_dir is not None:

@@ -450,6 +450,23 @@ class BaseRunner:
                     "backoff_factor": 0.5, "growth_interval": 2000, "_growth_tracker": 0}
         return None
 
+    def _check_run_args(self, data_loaders: list, workflow: list, unit: str, run_arg: int | None) -> None:
+        """What both runners' ``run()`` check first: one loader per workflow phase; ``max_<unit>`` passed to
+        ``run()`` (deprecated) overrides the runner's; without either the run cannot start.
+
+        Args:
+            unit: ``'epochs'`` or ``'iters'`` (the ``runner=dict(max_<unit>=...)`` key).
+            run_arg: the ``max_<unit>`` argument of ``run()``, or None.
+        """
+        if len(data_loaders) != len(workflow):
+            raise ValueError(f"{len(data_loaders)} data loaders for a workflow of {len(workflow)} phases {workflow}")
+        if run_arg is not None:
+            warnings.warn(f"setting max_{unit} in run() is deprecated; set it in runner=dict(max_{unit}=...)")
+            setattr(self, f"_max_{unit}", run_arg)
+        if getattr(self, f"_max_{unit}") is None:
+            name = type(self).__name__
+            raise ValueError(f"{name} needs max_{unit} (runner=dict(type='{name}', max_{unit}=N))")
+
     def _log_run_start(self, workflow, limit: str) -> None:
         self.logger.info(f"Start running, host: {get_host_info()}, work_dir: {self.work_dir}")
         self.logger.info(f"Hooks will be executed in the following order:\n{self.get_hook_info()}")
@@ -499,13 +516,7 @@ class EpochBasedRunner(BaseRunner):
 
     def run(self, data_loaders: list, workflow: list, max_epochs: int | None = None, **kwargs) -> None:
         """Run ``workflow`` (e.g. ``[('train', 1), ('val', 1)]``, one loader per phase) until ``max_epochs``."""
-        if len(data_loaders) != len(workflow):
-            raise ValueError(f"{len(data_loaders)} data loaders for a workflow of {len(workflow)} phases {workflow}")
-        if max_epochs is not None:
-            warnings.warn("setting max_epochs in run() is deprecated; set it in runner=dict(max_epochs=...)")
-            self._max_epochs = max_epochs
-        if self._max_epochs is None:
-            raise ValueError("EpochBasedRunner needs max_epochs (runner=dict(type='EpochBasedRunner', max_epochs=N))")
+        self._check_run_args(data_loaders, workflow, "epochs", max_epochs)
         for (mode, _), loader in zip(workflow, data_loaders):
             if mode not in ("train", "val"):
                 raise ValueError(f"unknown workflow phase {mode!r}; use 'train' or 'val'")
@@ -597,13 +608,7 @@ class IterBasedRunner(BaseRunner):
             self._restore_epoch_rng_state()
 
     def run(self, data_loaders: list, workflow: list, max_iters: int | None = None, **kwargs) -> None:
-        if len(data_loaders) != len(workflow):
-            raise ValueError(f"{len(data_loaders)} data loaders for a workflow of {len(workflow)} phases {workflow}")
-        if max_iters is not None:
-            warnings.warn("setting max_iters in run() is deprecated; set it in runner=dict(max_iters=...)")
-            self._max_iters = max_iters
-        if self._max_iters is None:
-            raise ValueError("IterBasedRunner needs max_iters (runner=dict(type='IterBasedRunner', max_iters=N))")
+        self._check_run_args(data_loaders, workflow, "iters", max_iters)
         loaders = [IterLoader(loader, self._epoch) for loader in data_loaders]
         self._log_run_start(workflow, f"{self._max_iters} iters")
         self.call_hook("before_run")

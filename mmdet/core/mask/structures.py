@@ -261,32 +261,27 @@ class BitmapMasks(BaseInstanceMasks):
     def translate(self, out_shape: tuple[int, int], offset: float, direction: str = "horizontal",
                   fill_val=0, interpolation: str = "bilinear") -> "BitmapMasks":
         """Shift by ``offset`` pixels along ``direction`` (mmcv ``imtranslate``) onto an ``out_shape`` canvas."""
-        out_h, out_w = int(out_shape[0]), int(out_shape[1])
-        if len(self.masks) == 0:
-            return BitmapMasks(np.empty((0, out_h, out_w), dtype=np.uint8), out_h, out_w)
-        moved = _warp_affine_stack(self.masks, _translate_matrix(offset, direction), (out_h, out_w),
-                                   fill_val, interpolation)
-        return BitmapMasks(moved, out_h, out_w)
+        return self._warp_onto(out_shape, lambda: _translate_matrix(offset, direction), fill_val, interpolation)
 
     def shear(self, out_shape: tuple[int, int], magnitude: float, direction: str = "horizontal",
               border_value=0, interpolation: str = "bilinear") -> "BitmapMasks":
         """Shear by ``magnitude`` (mmcv ``imshear``) onto an ``out_shape`` canvas."""
-        out_h, out_w = int(out_shape[0]), int(out_shape[1])
-        if len(self.masks) == 0:
-            return BitmapMasks(np.empty((0, out_h, out_w), dtype=np.uint8), out_h, out_w)
-        sheared = _warp_affine_stack(self.masks, _shear_matrix(magnitude, direction), (out_h, out_w),
-                                     border_value, interpolation)
-        return BitmapMasks(sheared, out_h, out_w)
+        return self._warp_onto(out_shape, lambda: _shear_matrix(magnitude, direction), border_value, interpolation)
 
     def rotate(self, out_shape: tuple[int, int], angle: float, center=None, scale: float = 1.0,
                fill_val=0, interpolation: str = "bilinear") -> "BitmapMasks":
         """Rotate clockwise by ``angle`` degrees about ``center`` (mmcv ``imrotate``)."""
+        return self._warp_onto(out_shape, lambda: _rotate_matrix(angle, center, scale, self.height, self.width),
+                               fill_val, interpolation)
+
+    def _warp_onto(self, out_shape: tuple[int, int], make_matrix, border_value, interpolation: str) -> "BitmapMasks":
+        """Every mask through the 2x3 affine ``make_matrix()`` onto an ``out_shape`` canvas (no masks: an empty
+        ``(0, out_h, out_w)`` stack, the matrix is not built)."""
         out_h, out_w = int(out_shape[0]), int(out_shape[1])
         if len(self.masks) == 0:
             return BitmapMasks(np.empty((0, out_h, out_w), dtype=np.uint8), out_h, out_w)
-        matrix = _rotate_matrix(angle, center, scale, self.height, self.width)
-        rotated = _warp_affine_stack(self.masks, matrix, (out_h, out_w), fill_val, interpolation)
-        return BitmapMasks(rotated, out_h, out_w)
+        warped = _warp_affine_stack(self.masks, make_matrix(), (out_h, out_w), border_value, interpolation)
+        return BitmapMasks(warped, out_h, out_w)
 
     @property
     def areas(self) -> np.ndarray:

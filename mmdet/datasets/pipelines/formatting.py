@@ -44,27 +44,25 @@ class ToTensor:
 
     def __call__(self, results: dict) -> dict:
         for key in self.keys:
-            results[key] = to_tensor(results[key])
+            results[key] = self.convert(results[key])
         return results
+
+    @staticmethod
+    def convert(value):
+        """One value -> tensor (:func:`to_tensor`)."""
+        return to_tensor(value)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(keys={self.keys})"
 
 
 @PIPELINES.register_module()
-class ImageToTensor:
+class ImageToTensor(ToTensor):
     """``(H, W, C)`` image -> ``(C, H, W)`` tensor for each key (grayscale gets a channel dim)."""
 
-    def __init__(self, keys):
-        self.keys = keys
-
-    def __call__(self, results: dict) -> dict:
-        for key in self.keys:
-            results[key] = to_tensor(_image_to_chw(results[key]))
-        return results
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}(keys={self.keys})"
+    @staticmethod
+    def convert(img: np.ndarray):
+        return to_tensor(_image_to_chw(img))
 
 
 @PIPELINES.register_module()

@@ -46,33 +46,35 @@ def resolve_checkpoint_path(checkpoint: str) -> str:
     return cached
 
 
-class BasicBlock(nn.Module):
-    """Two 3x3 convs with identity shortcut (ResNet-18/34). ``(N, inplanes, H, W) -> (N, planes, H/s, W/s)``."""
+class _ResidualBlock(nn.Module):
+    """What :class:`BasicBlock` and :class:`Bottleneck` share: ``conv{i}`` / ``bn{i}`` registration (key order
+    conv1, bn1, conv2, bn2, ...), the shortcut, and ``relu(branch(x) + shortcut(x))`` (through
+    ``torch.utils.checkpoint`` with ``with_cp`` while the input needs grad). Subclasses build their convs with
+    :meth:`_add_conv_norm`, then call :meth:`_add_shortcut`, and define :meth:`_branch`."""
 
-    expansion = 1
+    def _add_conv_norm(self, index: int, conv: nn.Module, norm_cfg: dict, channels: int) -> None:
+        """Register ``conv{index}`` and its norm (``bn{index}`` / ``gn{index}`` ... after ``norm_cfg``)."""
+        setattr(self, f"conv{index}", conv)
+        name, norm = build_norm_layer(norm_cfg, channels, postfix=index)
+        setattr(self, f"norm{index}_name", name)
+        self.add_module(name, norm)
+        self._last_norm_name = name
 
-    def __init__(self, inplanes: int, planes: int, stride: int = 1, dilation: int = 1,
-                 downsample: nn.Module | None = None, style: str = "pytorch", with_cp: bool = False,
-                 conv_cfg: dict | None = None, norm_cfg: dict = dict(type="BN")):
-        super().__init__()
-        self.norm1_name, norm1 = build_norm_layer(norm_cfg, planes, postfix=1)
-        self.norm2_name, norm2 = build_norm_layer(norm_cfg, planes, postfix=2)
-        self.conv1 = build_conv_layer(conv_cfg, inplanes, planes, 3, stride=stride, padding=dilation,
-                                      dilation=dilation, bias=False)
-        self.add_module(self.norm1_name, norm1)
-        self.conv2 = build_conv_layer(conv_cfg, planes, planes, 3, padding=1, bias=False)
-        self.add_module(self.norm2_name, norm2)
+    def _add_shortcut(self, downsample: nn.Module | None, with_cp: bool) -> None:
         self.relu = nn.ReLU(inplace=True)
         self.downsample = downsample
         self.with_cp = with_cp
 
     @property
     def last_norm(self) -> nn.Module:
-        return getattr(self, self.norm2_name)
+        """The norm closing the residual branch (zero-initialised with ``zero_init_residual``)."""
+        return getattr(self, self._last_norm_name)
+
+    def _branch(self, x: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError(f"{type(self).__name__} must define _branch()")
 
     def _residual(self, x: torch.Tensor) -> torch.Tensor:
-        out = self.relu(getattr(self, self.norm1_name)(self.conv1(x)))
-        out = getattr(self, self.norm2_name)(self.conv2(out))
+        out = self._branch(x)
         identity = x if self.downsample is None else self.downsample(x)
         return out + identity
 
@@ -84,7 +86,26 @@ class BasicBlock(nn.Module):
         return self.relu(out)
 
 
-class Bottleneck(nn.Module):
+class BasicBlock(_ResidualBlock):
+    """Two 3x3 convs with identity shortcut (ResNet-18/34). ``(N, inplanes, H, W) -> (N, planes, H/s, W/s)``."""
+
+    expansion = 1
+
+    def __init__(self, inplanes: int, planes: int, stride: int = 1, dilation: int = 1,
+                 downsample: nn.Module | None = None, style: str = "pytorch", with_cp: bool = False,
+                 conv_cfg: dict | None = None, norm_cfg: dict = dict(type="BN")):
+        super().__init__()
+        self._add_conv_norm(1, build_conv_layer(conv_cfg, inplanes, planes, 3, stride=stride, padding=dilation,
+                                                dilation=dilation, bias=False), norm_cfg, planes)
+        self._add_conv_norm(2, build_conv_layer(conv_cfg, planes, planes, 3, padding=1, bias=False), norm_cfg, planes)
+        self._add_shortcut(downsample, with_cp)
+
+    def _branch(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.relu(getattr(self, self.norm1_name)(self.conv1(x)))
+        return getattr(self, self.norm2_name)(self.conv2(out))
+
+
+class Bottleneck(_ResidualBlock):
     """1x1 -> 3x3 -> 1x1 bottleneck (ResNet-50/101/152); the stride sits on the 3x3 conv for ``style='pytorch'``
     and on the first 1x1 for ``'caffe'``. ``(N, inplanes, H, W) -> (N, 4*planes, H/s, W/s)``."""
 
@@ -97,37 +118,18 @@ class Bottleneck(nn.Module):
         if style not in ("pytorch", "caffe"):
             raise ValueError(f"ResNet style must be 'pytorch' or 'caffe', got {style!r}")
         conv1_stride, conv2_stride = (1, stride) if style == "pytorch" else (stride, 1)
-        self.norm1_name, norm1 = build_norm_layer(norm_cfg, planes, postfix=1)
-        self.norm2_name, norm2 = build_norm_layer(norm_cfg, planes, postfix=2)
-        self.norm3_name, norm3 = build_norm_layer(norm_cfg, planes * self.expansion, postfix=3)
-        self.conv1 = build_conv_layer(conv_cfg, inplanes, planes, 1, stride=conv1_stride, bias=False)
-        self.add_module(self.norm1_name, norm1)
-        self.conv2 = build_conv_layer(conv_cfg, planes, planes, 3, stride=conv2_stride, padding=dilation,
-                                      dilation=dilation, bias=False)
-        self.add_module(self.norm2_name, norm2)
-        self.conv3 = build_conv_layer(conv_cfg, planes, planes * self.expansion, 1, bias=False)
-        self.add_module(self.norm3_name, norm3)
-        self.relu = nn.ReLU(inplace=True)
-        self.downsample = downsample
-        self.with_cp = with_cp
+        self._add_conv_norm(1, build_conv_layer(conv_cfg, inplanes, planes, 1, stride=conv1_stride, bias=False),
+                            norm_cfg, planes)
+        self._add_conv_norm(2, build_conv_layer(conv_cfg, planes, planes, 3, stride=conv2_stride, padding=dilation,
+                                                dilation=dilation, bias=False), norm_cfg, planes)
+        self._add_conv_norm(3, build_conv_layer(conv_cfg, planes, planes * self.expansion, 1, bias=False),
+                            norm_cfg, planes * self.expansion)
+        self._add_shortcut(downsample, with_cp)
 
-    @property
-    def last_norm(self) -> nn.Module:
-        return getattr(self, self.norm3_name)
-
-    def _residual(self, x: torch.Tensor) -> torch.Tensor:
+    def _branch(self, x: torch.Tensor) -> torch.Tensor:
         out = self.relu(getattr(self, self.norm1_name)(self.conv1(x)))
         out = self.relu(getattr(self, self.norm2_name)(self.conv2(out)))
-        out = getattr(self, self.norm3_name)(self.conv3(out))
-        identity = x if self.downsample is None else self.downsample(x)
-        return out + identity
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.with_cp and x.requires_grad:
-            out = cp.checkpoint(self._residual, x, use_reentrant=False)
-        else:
-            out = self._residual(x)
-        return self.relu(out)
+        return getattr(self, self.norm3_name)(self.conv3(out))
 
 
 class ResLayer(nn.Sequential):

@@ -10,9 +10,10 @@ Swin-Transformer-Object-Detection (as vendored by danczs/Swin-Visformer-Object-D
 * ``layers.i.downsample``: patch merging (odd sizes zero-padded), ``norm`` over 4C then bias-free ``reduction``.
 * ``norm{i}`` for ``i in out_indices``: LayerNorm on the stage output taken BEFORE its patch merging.
 
-This module also holds the machinery shared with :mod:`.swin_visformer`: :class:`WindowAttentionBase` (relative
-position bias + ``F.scaled_dot_product_attention`` with bias and shift mask as one additive float mask),
-:class:`ShiftMaskCache` (masks built once per padded size) and the checkpoint-conversion helpers.
+The shifted-window machinery (``WindowAttentionBase``, ``ShiftMaskCache``, ``shifted_window_attention``) lives in
+:mod:`mmdet.models.layers.transformer`; this module holds what the Swin-family backbones share besides:
+:class:`SwinFamilyBackbone` (``init_weights`` / ``train`` with frozen stages), :func:`init_transformer_module`
+and the checkpoint-conversion helpers, also used by :mod:`.swin_visformer`.
 """
 from __future__ import annotations
 
@@ -27,118 +28,15 @@ from torch import nn
 from torch.utils.checkpoint import checkpoint
 
 from mmdet.engine.checkpoint import extract_state_dict, load_checkpoint, register_checkpoint_converter
-from mmdet.models.layers.transformer import (DropPath, Mlp, relative_position_index,
-                                             resize_relative_position_table)
+from mmdet.models.layers.transformer import (DropPath, Mlp, ShiftMaskCache, WindowAttentionBase,
+                                             pad_hw_to_window, resize_relative_position_table,
+                                             shifted_window_attention)
 from mmdet.registry import BACKBONES
 from mmdet.utils.logger import get_root_logger
 
-SHIFT_MASK_VALUE = -100.0
-
-
 # ---------------------------------------------------------------------------------------------------------------
-# shared window-attention machinery (also used by swin_visformer.py)
+# helpers shared by the Swin-family backbones (also used by swin_visformer.py)
 # ---------------------------------------------------------------------------------------------------------------
-
-def shift_window_mask(hp: int, wp: int, window: int, shift: int, device=None) -> torch.Tensor:
-    """Additive mask of shifted-window attention on a padded ``hp x wp`` grid.
-
-    The grid is cut into 3 x 3 regions by the row/column boundaries ``[0, hp-window)``, ``[hp-window, hp-shift)``,
-    ``[hp-shift, hp)`` (same for columns); two tokens of one window that lie in different regions get -100.
-
-    Returns:
-        ``(nW, window*window, window*window)`` float32, windows row-major (``nW = hp/window * wp/window``).
-    """
-    def region(size: int) -> torch.Tensor:
-        idx = torch.arange(size, device=device)
-        return (idx >= size - window).long() + (idx >= size - shift).long()
-
-    labels = region(hp)[:, None] * 3 + region(wp)[None, :]                       # (hp, wp)
-    labels = labels.view(hp // window, window, wp // window, window).permute(0, 2, 1, 3)
-    labels = labels.reshape(-1, window * window)                                  # (nW, N)
-    different = labels[:, :, None] != labels[:, None, :]
-    return different.float() * SHIFT_MASK_VALUE
-
-
-class ShiftMaskCache:
-    """Shift masks of one stage, built once per ``(hp, wp, device)`` and kept for the most recent sizes.
-
-    Multi-scale training meets many input sizes, so at most ``max_entries`` masks are kept (least recently used
-    dropped first).
-    """
-
-    def __init__(self, window: int, shift: int, max_entries: int = 32):
-        self.window, self.shift, self.max_entries = window, shift, max_entries
-        self._masks: OrderedDict[tuple, torch.Tensor] = OrderedDict()
-
-    def get(self, hp: int, wp: int, device) -> torch.Tensor:
-        """``(nW, N, N)`` mask for the padded grid ``hp x wp`` (multiples of the window)."""
-        key = (hp, wp, str(device))
-        mask = self._masks.get(key)
-        if mask is None:
-            mask = shift_window_mask(hp, wp, self.window, self.shift, device)
-            self._masks[key] = mask
-            if len(self._masks) > self.max_entries:
-                self._masks.popitem(last=False)
-        else:
-            self._masks.move_to_end(key)
-        return mask
-
-
-class WindowAttentionBase(nn.Module):
-    """Relative-position bias table + index of a square window, and the fused windowed attention.
-
-    State-dict entries: ``relative_position_bias_table`` ``((2w-1)^2, heads)`` (trunc-normal 0.02 at construction)
-    and the persistent int64 buffer ``relative_position_index`` ``(w^2, w^2)`` (Swin layout).
-
-    Args:
-        window_size: side ``w`` of the square window.
-        num_heads: attention heads.
-        scale: factor of the logits ``scale * q.k`` (given to ``F.scaled_dot_product_attention``).
-        attn_drop: dropout on the attention weights (training only).
-    """
-
-    def __init__(self, window_size: int, num_heads: int, scale: float, attn_drop: float = 0.0):
-        super().__init__()
-        self.window_size = window_size
-        self.num_heads = num_heads
-        self.scale = scale
-        self.attn_drop = attn_drop
-        self.relative_position_bias_table = nn.Parameter(torch.zeros((2 * window_size - 1) ** 2, num_heads))
-        self.register_buffer("relative_position_index", relative_position_index(window_size))
-        nn.init.trunc_normal_(self.relative_position_bias_table, std=0.02)
-
-    def relative_position_bias(self) -> torch.Tensor:
-        """``(heads, N, N)`` bias gathered from the table, ``N = w*w``."""
-        n = self.window_size ** 2
-        bias = self.relative_position_bias_table[self.relative_position_index.view(-1)]
-        return bias.view(n, n, self.num_heads).permute(2, 0, 1)
-
-    def attend(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
-               shift_mask: torch.Tensor | None) -> torch.Tensor:
-        """``softmax(scale * q k^T + bias [+ shift_mask]) v`` per window and head.
-
-        Args:
-            q, k, v: ``(B, nW, heads, N, head_dim)``.
-            shift_mask: ``(nW, N, N)`` additive mask, or None for unshifted windows.
-        Returns:
-            ``(B, nW, heads, N, head_dim)``.
-        """
-        b, nw, heads, n, hd = q.shape
-        bias = self.relative_position_bias()
-        if shift_mask is None:   # same additive mask for every window: fold windows into the batch
-            q, k, v = (t.reshape(b * nw, heads, n, hd) for t in (q, k, v))
-            attn_mask = bias.unsqueeze(0)
-        else:                    # per-window masks: fold windows into the head dim, broadcast over the batch
-            q, k, v = (t.reshape(b, nw * heads, n, hd) for t in (q, k, v))
-            attn_mask = (shift_mask.unsqueeze(1) + bias.unsqueeze(0)).reshape(1, nw * heads, n, n)
-        out = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask.to(q.dtype),
-                                             dropout_p=self.attn_drop if self.training else 0.0, scale=self.scale)
-        return out.view(b, nw, heads, n, hd)
-
-
-def pad_hw_to_window(h: int, w: int, window: int) -> tuple[int, int]:
-    """Right/bottom zero padding ``(pad_h, pad_w)`` that makes ``h`` and ``w`` multiples of ``window``."""
-    return (window - h % window) % window, (window - w % window) % window
 
 
 def drop_path_rates(num_blocks: int, max_rate: float) -> list[float]:
@@ -163,18 +61,42 @@ def freeze_modules(modules: Iterable[nn.Module]) -> None:
             p.requires_grad = False
 
 
-def load_pretrained(backbone: nn.Module, pretrained: str | None) -> None:
-    """Body of ``init_weights(pretrained)`` shared by the Swin-family backbones.
+def init_transformer_module(m: nn.Module) -> None:
+    """Constructor init of one module (for ``model.apply``): Linear trunc-normal(0.02) weight and zero bias;
+    LayerNorm / BatchNorm2d unit weight and zero bias; other modules untouched."""
+    if isinstance(m, nn.Linear):
+        nn.init.trunc_normal_(m.weight, std=0.02)
+        if m.bias is not None:
+            nn.init.zeros_(m.bias)
+    elif isinstance(m, (nn.LayerNorm, nn.BatchNorm2d)):
+        nn.init.ones_(m.weight)
+        nn.init.zeros_(m.bias)
 
-    Random initialisation already happened in the constructor; a path loads that checkpoint through
-    :func:`mmdet.engine.load_checkpoint` (which applies the conversion registered for the class).
+
+class SwinFamilyBackbone(nn.Module):
+    """``init_weights`` / ``train`` of the Swin-family backbones; subclasses define ``_freeze_stages()``.
+
+    Random initialisation happens in the subclass constructor; ``init_weights(path)`` loads that checkpoint through
+    :func:`mmdet.engine.load_checkpoint` (which applies the conversion registered for the class), and ``train``
+    keeps the frozen stages in eval mode.
     """
-    if pretrained is None:
-        return
-    if not isinstance(pretrained, str):
-        raise TypeError(f"{type(backbone).__name__}.init_weights: pretrained must be a checkpoint path (str) or None, "
-                        f"got {type(pretrained).__name__}")
-    load_checkpoint(backbone, pretrained, strict=False, logger=get_root_logger())
+
+    def _freeze_stages(self) -> None:
+        raise NotImplementedError(f"{type(self).__name__} must define _freeze_stages()")
+
+    def init_weights(self, pretrained: str | None = None) -> None:
+        """Load ``pretrained`` (official classification or detection checkpoint); None keeps the random init."""
+        if pretrained is None:
+            return
+        if not isinstance(pretrained, str):
+            raise TypeError(f"{type(self).__name__}.init_weights: pretrained must be a checkpoint path (str) or "
+                            f"None, got {type(pretrained).__name__}")
+        load_checkpoint(self, pretrained, strict=False, logger=get_root_logger())
+
+    def train(self, mode: bool = True):
+        super().train(mode)
+        self._freeze_stages()
+        return self
 
 
 def drop_keys(state_dict: "OrderedDict[str, torch.Tensor]", is_ignored: Callable[[str], bool],
@@ -286,18 +208,8 @@ class SwinTransformerBlock(nn.Module):
             ``(B, H*W, C)``.
         """
         b, _, c = x.shape
-        y = self.norm1(x).view(b, h, w, c)
-        pad_h, pad_w = pad_hw_to_window(h, w, self.window_size)
-        if pad_h or pad_w:
-            y = F.pad(y, (0, 0, 0, pad_w, 0, pad_h))
-        s = self.shift_size
-        if s:
-            y = torch.roll(y, shifts=(-s, -s), dims=(1, 2))
-        y = self.attn(y, shift_mask if s else None)
-        if s:
-            y = torch.roll(y, shifts=(s, s), dims=(1, 2))
-        if pad_h or pad_w:
-            y = y[:, :h, :w]
+        y = shifted_window_attention(self.norm1(x).view(b, h, w, c), self.attn, self.window_size, self.shift_size,
+                                     shift_mask, hw_dims=(1, 2))
         x = x + self.drop_path(y.reshape(b, h * w, c))
         return x + self.drop_path(self.mlp(self.norm2(x)))
 
@@ -340,8 +252,7 @@ class BasicLayer(nn.Module):
 
     def forward(self, x: torch.Tensor, h: int, w: int):
         """``(B, H*W, C)`` -> ``(stage output (B, H*W, C), H, W, downsampled (B, H'*W', 2C), H', W')``."""
-        pad_h, pad_w = pad_hw_to_window(h, w, self.window_size)
-        shift_mask = self.shift_masks.get(h + pad_h, w + pad_w, x.device) if len(self.blocks) > 1 else None
+        shift_mask = self.shift_masks.get(h, w, x.device) if len(self.blocks) > 1 else None
         for blk in self.blocks:
             x = run_block(blk, self.use_checkpoint, x, h, w, shift_mask)
         if self.downsample is None:
@@ -370,7 +281,7 @@ class PatchEmbed(nn.Module):
 
 
 @BACKBONES.register_module()
-class SwinTransformer(nn.Module):
+class SwinTransformer(SwinFamilyBackbone):
     """Swin Transformer detection backbone; returns ``norm{i}`` outputs ``(B, C_i, H/2^(i+2), W/2^(i+2))``.
 
     Args (official names and defaults): pretrain_img_size (size the absolute position embedding is built for),
@@ -420,18 +331,8 @@ class SwinTransformer(nn.Module):
         for i in self.out_indices:
             self.add_module(f"norm{i}", norm_layer(self.num_features[i]))
 
-        self.apply(self._init_module)
+        self.apply(init_transformer_module)
         self._freeze_stages()
-
-    @staticmethod
-    def _init_module(m: nn.Module) -> None:
-        if isinstance(m, nn.Linear):
-            nn.init.trunc_normal_(m.weight, std=0.02)
-            if m.bias is not None:
-                nn.init.zeros_(m.bias)
-        elif isinstance(m, nn.LayerNorm):
-            nn.init.ones_(m.weight)
-            nn.init.zeros_(m.bias)
 
     def _freeze_stages(self) -> None:
         if self.frozen_stages >= 0:
@@ -441,15 +342,6 @@ class SwinTransformer(nn.Module):
         if self.frozen_stages >= 2:
             self.pos_drop.eval()
             freeze_modules(self.layers[:self.frozen_stages - 1])
-
-    def init_weights(self, pretrained: str | None = None) -> None:
-        """Load ``pretrained`` (official classification or detection checkpoint); None keeps the random init."""
-        load_pretrained(self, pretrained)
-
-    def train(self, mode: bool = True):
-        super().train(mode)
-        self._freeze_stages()
-        return self
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
         """``(B, 3, H, W)`` -> tuple of ``(B, C_i, H_i, W_i)`` for ``i in out_indices``."""

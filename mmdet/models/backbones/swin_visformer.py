@@ -23,15 +23,14 @@ from collections import OrderedDict
 from typing import Mapping, Sequence
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from mmdet.engine.checkpoint import extract_state_dict, register_checkpoint_converter
-from mmdet.models.layers.transformer import DropPath
+from mmdet.models.layers.transformer import DropPath, ShiftMaskCache, WindowAttentionBase, shifted_window_attention
 from mmdet.registry import BACKBONES
 
-from .swin_transformer import (ShiftMaskCache, WindowAttentionBase, adapt_relative_position_entries, drop_keys,
-                               drop_path_rates, freeze_modules, load_pretrained, pad_hw_to_window, run_block)
+from .swin_transformer import (SwinFamilyBackbone, adapt_relative_position_entries, drop_keys, drop_path_rates,
+                               freeze_modules, init_transformer_module, run_block)
 
 STAGE_WINDOW_SIZES = (56, 28, 14, 7)       # window side per stage (the official code fixes them)
 STAGE_HEAD_DIM_RATIOS = (0.25, 0.5, 1.0, 1.0)
@@ -135,19 +134,8 @@ class Block(nn.Module):
     def forward(self, x: torch.Tensor, shift_mask: torch.Tensor | None = None) -> torch.Tensor:
         """``(B, C, H, W)`` -> same; ``shift_mask`` ``(nW, N, N)`` of the padded grid is used if this block shifts."""
         if self.attn is not None:
-            h, w = x.shape[2], x.shape[3]
-            y = self.norm1(x)
-            pad_h, pad_w = pad_hw_to_window(h, w, self.window_size)
-            if pad_h or pad_w:
-                y = F.pad(y, (0, pad_w, 0, pad_h))
-            s = self.shift_size
-            if s:
-                y = torch.roll(y, shifts=(-s, -s), dims=(2, 3))
-            y = self.attn(y, shift_mask if s else None)
-            if s:
-                y = torch.roll(y, shifts=(s, s), dims=(2, 3))
-            if pad_h or pad_w:
-                y = y[:, :, :h, :w]
+            y = shifted_window_attention(self.norm1(x), self.attn, self.window_size, self.shift_size, shift_mask,
+                                         hw_dims=(2, 3))
             x = x + self.drop_path(y)
         return x + self.drop_path(self.mlp(self.norm2(x)))
 
@@ -175,17 +163,14 @@ class Stage(nn.ModuleList):
         self.shift_masks = ShiftMaskCache(window_size, window_size // 2)
 
     def forward(self, x: torch.Tensor, use_checkpoint: bool) -> torch.Tensor:
-        shift_mask = None
-        if self.needs_mask:
-            pad_h, pad_w = pad_hw_to_window(x.shape[2], x.shape[3], self.window_size)
-            shift_mask = self.shift_masks.get(x.shape[2] + pad_h, x.shape[3] + pad_w, x.device)
+        shift_mask = self.shift_masks.get(x.shape[2], x.shape[3], x.device) if self.needs_mask else None
         for blk in self:
             x = run_block(blk, use_checkpoint, x, shift_mask)
         return x
 
 
 @BACKBONES.register_module()
-class SwinVisformer(nn.Module):
+class SwinVisformer(SwinFamilyBackbone):
     """Swin-Visformer backbone; returns ``norm{i}`` outputs ``(B, C_i, H/2^(i+2), W/2^(i+2))``.
 
     ``C_i = embed_dim / 4 * 2^i`` (VisformerV2-S: 64, 128, 256, 512; sizes floored at every stride-2 step).
@@ -252,14 +237,8 @@ class SwinVisformer(nn.Module):
         self._freeze_stages()
 
     def _init_module(self, m: nn.Module) -> None:
-        if isinstance(m, nn.Linear):
-            nn.init.trunc_normal_(m.weight, std=0.02)
-            if m.bias is not None:
-                nn.init.zeros_(m.bias)
-        elif isinstance(m, (nn.LayerNorm, nn.BatchNorm2d)):
-            nn.init.ones_(m.weight)
-            nn.init.zeros_(m.bias)
-        elif isinstance(m, nn.Conv2d):
+        init_transformer_module(m)
+        if isinstance(m, nn.Conv2d):
             if self.conv_init:
                 nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
             else:
@@ -272,15 +251,6 @@ class SwinVisformer(nn.Module):
             freeze_modules([self.stem])
         for s in range(min(self.frozen_stages, 4)):
             freeze_modules([getattr(self, f"patch_embed{s}"), getattr(self, f"stage{s}")])
-
-    def init_weights(self, pretrained: str | None = None) -> None:
-        """Load ``pretrained`` (classification ``{'model': ...}`` file or its converted state_dict); None: keep init."""
-        load_pretrained(self, pretrained)
-
-    def train(self, mode: bool = True):
-        super().train(mode)
-        self._freeze_stages()
-        return self
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
         """``(B, 3, H, W)`` -> tuple of ``(B, C_i, H_i, W_i)`` for ``i in out_indices`` (sizes floored per stride 2)."""

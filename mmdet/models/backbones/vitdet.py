@@ -75,7 +75,9 @@ class PatchEmbed(nn.Module):
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, tuple[int, int]]:
         x = self.proj(x)
-        return x.flatten(2).transpose(1, 2), (x.shape[2], x.shape[3])
+        # one copy here: a transposed view would give every residual sum after it the same strides, and each
+        # LayerNorm / reshape of the 12+ blocks would then copy (forward and backward; 11 % of a CPU train step)
+        return x.flatten(2).transpose(1, 2).contiguous(), (x.shape[2], x.shape[3])
 
 
 class _PlainViTDet(nn.Module):

@@ -5,14 +5,15 @@ import numpy as np
 import torch
 from torch import nn
 
-from mmdet.core.bbox import bbox2result, bbox2roi, bbox_mapping, build_assigner, build_sampler
-from mmdet.core.post_processing import merge_aug_bboxes, merge_aug_masks, multiclass_nms
+from mmdet.core.bbox import bbox2result, bbox2roi, build_assigner, build_sampler
+from mmdet.core.post_processing import merge_aug_bboxes, multiclass_nms
 from mmdet.models.builder import build_head, build_roi_extractor
 from mmdet.registry import HEADS
 
 from .base_roi_head import BaseRoIHead
 from .standard_roi_head import assign_and_sample
-from .test_mixins import empty_detections, scale_factor_tensor
+from .test_mixins import (aug_masks_of_detections, empty_detections, masks_of_detections, rois_in_view,
+                          scale_factor_tensor)
 
 __all__ = ["CascadeRoIHead"]
 
@@ -201,26 +202,12 @@ class CascadeRoIHead(BaseRoIHead):
         if not self.with_mask:
             return bbox_results
 
-        mask_classes = self.mask_head[-1].num_classes
-        if all(d.shape[0] == 0 for d in det_bboxes):
-            return [(b, [[] for _ in range(mask_classes)]) for b in bbox_results]
-        if rescale:
-            factors = [scale_factor_tensor(m["scale_factor"], d) for m, d in zip(img_metas, det_bboxes)]
-            boxes = [d[:, :4] * f for d, f in zip(det_bboxes, factors)]
-        else:
-            factors = [m["scale_factor"] for m in img_metas]
-            boxes = [d[:, :4] for d in det_bboxes]
-        probs = self._stage_mean_mask_probs(x, bbox2roi(boxes), torch.cat(det_labels))
-        probs = probs.split([len(d) for d in det_bboxes])
-        results = []
-        for i, meta in enumerate(img_metas):
-            if det_bboxes[i].shape[0] == 0:
-                segm = [[] for _ in range(mask_classes)]
-            else:
-                segm = self.mask_head[-1].paste_probabilities(probs[i], boxes[i], det_labels[i], self.test_cfg,
-                                                              meta["ori_shape"], factors[i], rescale)
-            results.append((bbox_results[i], segm))
-        return results
+        segms = masks_of_detections(
+            det_bboxes, det_labels, img_metas, rescale, self.mask_head[-1].num_classes,
+            lambda rois: self._stage_mean_mask_probs(x, rois, torch.cat(det_labels)),
+            lambda probs, boxes, labels, ori_shape, factor: self.mask_head[-1].paste_probabilities(
+                probs, boxes, labels, self.test_cfg, ori_shape, factor, rescale))
+        return list(zip(bbox_results, segms))
 
     def aug_test(self, features, proposal_list, img_metas, rescale: bool = False) -> list:
         """TTA for one image: per view run the cascade on the mapped proposals, merge the views' boxes/scores,
@@ -228,9 +215,7 @@ class CascadeRoIHead(BaseRoIHead):
         aug_bboxes, aug_scores = [], []
         for x, img_meta in zip(features, img_metas):
             meta = img_meta[0]
-            proposals = bbox_mapping(proposal_list[0][:, :4], meta["img_shape"], meta["scale_factor"], meta["flip"],
-                                     meta.get("flip_direction", "horizontal"))
-            rois = bbox2roi([proposals])
+            rois = rois_in_view(proposal_list[0], meta)
             if rois.shape[0] == 0:
                 continue
             cls_score, rois, bbox_pred = self._stage_scores_and_rois(x, rois, [meta], (rois.shape[0],))
@@ -253,19 +238,7 @@ class CascadeRoIHead(BaseRoIHead):
         bbox_results = bbox2result(out_bboxes, det_labels, num_classes)
         if not self.with_mask:
             return [bbox_results]
-        if det_bboxes.shape[0] == 0:
-            return [(bbox_results, [[] for _ in range(self.mask_head[-1].num_classes)])]
-        aug_masks, aug_metas = [], []
-        for x, img_meta in zip(features, img_metas):
-            meta = img_meta[0]
-            boxes = bbox_mapping(det_bboxes[:, :4], meta["img_shape"], meta["scale_factor"], meta["flip"],
-                                 meta.get("flip_direction", "horizontal"))
-            mask_rois = bbox2roi([boxes])
-            for i in range(self.num_stages):
-                aug_masks.append(self._mask_forward(i, x, mask_rois)["mask_pred"].sigmoid().cpu().numpy())
-                aug_metas.append(img_meta)
-        merged = merge_aug_masks(aug_masks, aug_metas, self.test_cfg)
-        segm = self.mask_head[-1].get_seg_masks(merged, det_bboxes, det_labels, self.test_cfg,
-                                                img_metas[0][0]["ori_shape"], scale_factor=det_bboxes.new_ones(4),
-                                                rescale=False)
+        segm = aug_masks_of_detections(
+            features, img_metas, det_bboxes, det_labels, self.mask_head[-1], self.test_cfg,
+            lambda x, rois: [self._mask_forward(i, x, rois)["mask_pred"] for i in range(self.num_stages)])
         return [(bbox_results, segm)]

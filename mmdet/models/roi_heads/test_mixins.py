@@ -1,13 +1,16 @@
 """Box and mask test paths shared by the RoI heads (mmdetection 2.x ``BBoxTestMixin`` / ``MaskTestMixin``)."""
 from __future__ import annotations
 
+from typing import Callable
+
 import numpy as np
 import torch
 
 from mmdet.core.bbox import bbox2roi, bbox_mapping
 from mmdet.core.post_processing import merge_aug_bboxes, merge_aug_masks, multiclass_nms
 
-__all__ = ["BBoxTestMixin", "MaskTestMixin", "empty_detections", "scale_factor_tensor"]
+__all__ = ["BBoxTestMixin", "MaskTestMixin", "empty_detections", "scale_factor_tensor", "rois_in_view",
+           "masks_of_detections", "aug_masks_of_detections"]
 
 
 def empty_detections(device: torch.device, num: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
@@ -20,6 +23,58 @@ def scale_factor_tensor(scale_factor, like: torch.Tensor) -> torch.Tensor:
     if isinstance(scale_factor, torch.Tensor):
         return scale_factor.to(device=like.device, dtype=torch.float32)
     return torch.as_tensor(np.asarray(scale_factor, dtype=np.float32), device=like.device)
+
+
+def rois_in_view(boxes: torch.Tensor, meta: dict) -> torch.Tensor:
+    """``(K, 4+)`` original-image boxes -> ``(K, 5)`` RoIs (batch index 0) in the TTA view ``meta`` describes
+    (its ``scale_factor``, ``flip`` and ``flip_direction``), clipped to its ``img_shape``."""
+    return bbox2roi([bbox_mapping(boxes[:, :4], meta["img_shape"], meta["scale_factor"], meta["flip"],
+                                  meta.get("flip_direction", "horizontal"))])
+
+
+def masks_of_detections(det_bboxes: list[torch.Tensor], det_labels: list[torch.Tensor], img_metas: list[dict],
+                        rescale: bool, num_classes: int, predict: Callable[[torch.Tensor], torch.Tensor],
+                        paste: Callable[..., list]) -> list[list[list[np.ndarray]]]:
+    """Per image, per class lists of binary masks of the detections (empty lists for an image without any).
+
+    Mask RoIs are the detections in resized-image coordinates (``det_bboxes * scale_factor`` when ``rescale``);
+    ``predict(rois (K, 5))`` runs once for all images and returns one mask output per RoI ``(K, ...)``;
+    ``paste(pred_i, boxes_i, labels_i, ori_shape, scale_factor_i)`` turns one image's outputs into its masks.
+    """
+    if all(d.shape[0] == 0 for d in det_bboxes):
+        return [[[] for _ in range(num_classes)] for _ in det_bboxes]
+    if rescale:
+        factors = [scale_factor_tensor(m["scale_factor"], d) for m, d in zip(img_metas, det_bboxes)]
+        boxes = [d[:, :4] * f for d, f in zip(det_bboxes, factors)]
+    else:
+        factors = [m["scale_factor"] for m in img_metas]
+        boxes = [d[:, :4] for d in det_bboxes]
+    preds = predict(bbox2roi(boxes)).split([len(d) for d in det_bboxes], 0)
+    results = []
+    for i, meta in enumerate(img_metas):
+        if det_bboxes[i].shape[0] == 0:
+            results.append([[] for _ in range(num_classes)])
+        else:
+            results.append(paste(preds[i], boxes[i], det_labels[i], meta["ori_shape"], factors[i]))
+    return results
+
+
+def aug_masks_of_detections(feats: list, img_metas: list[list[dict]], det_bboxes: torch.Tensor,
+                            det_labels: torch.Tensor, mask_head, test_cfg,
+                            view_mask_logits: Callable[[object, torch.Tensor], list[torch.Tensor]]) -> list:
+    """TTA masks of one image: the (original-image) detections are mapped into every view, every sigmoid mask
+    ``view_mask_logits(view features, rois)`` gives there (one per stage for a cascade) is unflipped and averaged
+    (``merge_aug_masks``), and ``mask_head.get_seg_masks`` pastes the mean into ``ori_shape``."""
+    if det_bboxes.shape[0] == 0:
+        return [[] for _ in range(mask_head.num_classes)]
+    aug_masks, aug_metas = [], []
+    for x, img_meta in zip(feats, img_metas):
+        for logits in view_mask_logits(x, rois_in_view(det_bboxes, img_meta[0])):
+            aug_masks.append(logits.sigmoid().cpu().numpy())
+            aug_metas.append(img_meta)
+    merged = merge_aug_masks(aug_masks, aug_metas, test_cfg)
+    return mask_head.get_seg_masks(merged, det_bboxes, det_labels, test_cfg, img_metas[0][0]["ori_shape"],
+                                   scale_factor=det_bboxes.new_ones(4), rescale=False)
 
 
 class BBoxTestMixin:
@@ -59,9 +114,7 @@ class BBoxTestMixin:
         aug_bboxes, aug_scores = [], []
         for x, img_meta in zip(feats, img_metas):
             meta = img_meta[0]
-            proposals = bbox_mapping(proposal_list[0][:, :4], meta["img_shape"], meta["scale_factor"], meta["flip"],
-                                     meta.get("flip_direction", "horizontal"))
-            rois = bbox2roi([proposals])
+            rois = rois_in_view(proposal_list[0], meta)
             bbox_results = self._bbox_forward(x, rois)
             bboxes, scores = self.bbox_head.get_bboxes(rois, bbox_results["cls_score"], bbox_results["bbox_pred"],
                                                        meta["img_shape"], meta["scale_factor"], rescale=False,
@@ -82,41 +135,15 @@ class MaskTestMixin:
                          det_labels: list[torch.Tensor], rescale: bool = False) -> list[list[list[np.ndarray]]]:
         """Per image, per class lists of binary masks. Mask RoIs are the detections in resized-image coordinates
         (``det_bboxes * scale_factor`` when ``rescale``); one mask-head batch for all images."""
-        num_classes = self.mask_head.num_classes
-        if all(d.shape[0] == 0 for d in det_bboxes):
-            return [[[] for _ in range(num_classes)] for _ in det_bboxes]
-        if rescale:
-            factors = [scale_factor_tensor(m["scale_factor"], d) for m, d in zip(img_metas, det_bboxes)]
-            boxes = [d[:, :4] * f for d, f in zip(det_bboxes, factors)]
-        else:
-            factors = [m["scale_factor"] for m in img_metas]
-            boxes = [d[:, :4] for d in det_bboxes]
-        mask_results = self._mask_forward(x, bbox2roi(boxes))
-        mask_preds = mask_results["mask_pred"].split([len(d) for d in det_bboxes], 0)
-        segm_results = []
-        for i, meta in enumerate(img_metas):
-            if det_bboxes[i].shape[0] == 0:
-                segm_results.append([[] for _ in range(num_classes)])
-            else:
-                segm_results.append(self.mask_head.get_seg_masks(mask_preds[i], boxes[i], det_labels[i],
-                                                                 self.test_cfg, meta["ori_shape"], factors[i],
-                                                                 rescale))
-        return segm_results
+        return masks_of_detections(
+            det_bboxes, det_labels, img_metas, rescale, self.mask_head.num_classes,
+            lambda rois: self._mask_forward(x, rois)["mask_pred"],
+            lambda pred, boxes, labels, ori_shape, factor: self.mask_head.get_seg_masks(
+                pred, boxes, labels, self.test_cfg, ori_shape, factor, rescale))
 
     def aug_test_mask(self, feats: list, img_metas: list[list[dict]], det_bboxes: torch.Tensor,
                       det_labels: torch.Tensor) -> list[list[np.ndarray]]:
         """TTA masks of one image: the (original-image) detections are mapped into every view, their sigmoid
         masks are unflipped and averaged (``merge_aug_masks``) and pasted into ``ori_shape``."""
-        if det_bboxes.shape[0] == 0:
-            return [[] for _ in range(self.mask_head.num_classes)]
-        aug_masks = []
-        for x, img_meta in zip(feats, img_metas):
-            meta = img_meta[0]
-            boxes = bbox_mapping(det_bboxes[:, :4], meta["img_shape"], meta["scale_factor"], meta["flip"],
-                                 meta.get("flip_direction", "horizontal"))
-            mask_results = self._mask_forward(x, bbox2roi([boxes]))
-            aug_masks.append(mask_results["mask_pred"].sigmoid().cpu().numpy())
-        merged = merge_aug_masks(aug_masks, img_metas, self.test_cfg)
-        return self.mask_head.get_seg_masks(merged, det_bboxes, det_labels, self.test_cfg,
-                                            img_metas[0][0]["ori_shape"], scale_factor=det_bboxes.new_ones(4),
-                                            rescale=False)
+        return aug_masks_of_detections(feats, img_metas, det_bboxes, det_labels, self.mask_head, self.test_cfg,
+                                       lambda x, rois: [self._mask_forward(x, rois)["mask_pred"]])
