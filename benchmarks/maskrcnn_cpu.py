@@ -7,8 +7,9 @@ Measured, repetitions interleaved, medians:
 - our training data pipeline on data/coco_tiny (images / s, single process; no reference).
 
 Equal work: same input size (torchvision's transform gets ``min_size``/``max_size`` equal to the image's sides, so
-it does not resize, and identity mean/std since our input is already normalised), frozen BN and frozen stem+layer1
-in both, 81 torchvision classes (background + our 80), RPN nms_pre 1000/2000 per level and 1000 proposals after NMS
+it does not resize, and identity mean/std since our input is already normalised), frozen BN (statistics and affine:
+our ``norm_cfg.requires_grad`` is set to False, like torchvision's ``FrozenBatchNorm2d``) and frozen stem+layer1 in
+both, 81 torchvision classes (background + our 80), RPN nms_pre 1000/2000 per level and 1000 proposals after NMS
 (test/train), 100 detections per image, RoIAlign with adaptive sampling (``sampling_ratio=0``) as ours, RoI
 sampler 512 boxes (25 % positive) and RPN sampler 256 anchors (50 %), score threshold 0.05. Random weights
 would give near-uniform class scores (all below 0.05: no detections, no mask head), so both classifiers get zero
@@ -54,6 +55,8 @@ def build_ours(device):
     from mmdet.models import build_detector
     cfg = Config.fromfile(str(CONFIG))
     cfg.model.backbone.init_cfg = None
+    # torchvision's FrozenBatchNorm2d has no trainable affine: freeze ours too (mmdetection trains it by default)
+    cfg.model.backbone.norm_cfg.requires_grad = False
     model = build_detector(cfg.model)
     model.init_weights()
     fix_class_scores(model.roi_head.bbox_head.fc_cls, background_index=80, foreground_offset=0)

@@ -22,7 +22,7 @@ from mmdet.registry import BACKBONES
 
 from ..layers.transformer import Mlp
 from ..layers.vitae_cells import (PRM, NormalCell, ReductionCell, TokenAttention, ViTAEStage, ViTAEv2Base,
-                                  build_pcm, convert_official_vitae_checkpoint, pcm_strides, per_stage,
+                                  build_pcm, convert_official_vitae_checkpoint, expand_stage_args, pcm_strides,
                                   stage_drop_path_rates)
 
 TOKEN_TYPES = ("window", "transformer")
@@ -49,46 +49,27 @@ class ViTAEv2(ViTAEv2Base):
                  attn_drop_rate=0., drop_path_rate=0., norm_layer=partial(nn.LayerNorm, eps=1e-6), stages=4,
                  window_size=7, out_indices=(0, 1, 2, 3), frozen_stages=-1, use_checkpoint=False, load_ema=True):
         super().__init__()
-        if not isinstance(token_dims, (list, tuple)):
-            token_dims = [token_dims * 2 ** i for i in range(stages)]
-        embed_dims = per_stage(embed_dims, stages, "embed_dims")
-        token_dims = per_stage(token_dims, stages, "token_dims")
-        downsample_ratios = per_stage(downsample_ratios, stages, "downsample_ratios")
-        kernel_size = per_stage(kernel_size, stages, "kernel_size")
-        RC_heads = per_stage(RC_heads, stages, "RC_heads")
-        NC_heads = per_stage(NC_heads, stages, "NC_heads")
-        if isinstance(dilations, (list, tuple)) and dilations and not isinstance(dilations[0], (list, tuple)):
-            dilations = [dilations] * stages
-        dilations = per_stage(dilations, stages, "dilations")
-        RC_op = per_stage(RC_op, stages, "RC_op")
-        RC_tokens_type = per_stage(RC_tokens_type, stages, "RC_tokens_type")
-        NC_tokens_type = per_stage(NC_tokens_type, stages, "NC_tokens_type")
-        RC_group = per_stage(RC_group, stages, "RC_group")
-        NC_group = per_stage(NC_group, stages, "NC_group")
-        NC_depth = per_stage(NC_depth, stages, "NC_depth")
-        for name, types in (("RC_tokens_type", RC_tokens_type), ("NC_tokens_type", NC_tokens_type)):
-            for t in types[:stages]:
-                if t not in TOKEN_TYPES:
-                    raise ValueError(f"ViTAEv2: {name} {t!r} is not supported; use one of {TOKEN_TYPES} "
-                                     f"(the token types of the released ViTAEv2 detection models)")
+        hint = f"use one of {TOKEN_TYPES} (the token types of the released ViTAEv2 detection models)"
+        st = expand_stage_args("ViTAEv2", stages, TOKEN_TYPES, hint, locals())
         self.use_checkpoint = use_checkpoint
-        drop_path_rates = stage_drop_path_rates(drop_path_rate, NC_depth[:stages])
+        drop_path_rates = stage_drop_path_rates(drop_path_rate, st.NC_depth[:stages])
 
         layers, in_dim = [], in_chans
         for i in range(stages):
-            if downsample_ratios[i] <= 1:
+            if st.downsample_ratios[i] <= 1:
                 raise ValueError("ViTAEv2: every stage needs downsample_ratios > 1 (a reduction cell)")
-            rc = self._reduction_cell(in_dim, embed_dims[i], token_dims[i], downsample_ratios[i], kernel_size[i],
-                                      RC_heads[i], dilations[i], RC_op[i], RC_tokens_type[i], RC_group[i])
-            ncs = [NormalCell(token_dims[i],
-                              TokenAttention(token_dims[i], token_dims[i], NC_heads[i], qkv_bias, qk_scale,
-                                             attn_drop_rate, drop_rate,
-                                             window_size=window_size if NC_tokens_type[i] == "window" else None),
-                              mlp_ratio, drop_rate, rate, norm_layer, NC_group[i], cpe=False)
+            rc = self._reduction_cell(in_dim, st.embed_dims[i], st.token_dims[i], st.downsample_ratios[i],
+                                      st.kernel_size[i], st.RC_heads[i], st.dilations[i], st.RC_op[i],
+                                      st.RC_tokens_type[i], st.RC_group[i])
+            window = window_size if st.NC_tokens_type[i] == "window" else None
+            ncs = [NormalCell(st.token_dims[i],
+                              TokenAttention(st.token_dims[i], st.token_dims[i], st.NC_heads[i], qkv_bias, qk_scale,
+                                             attn_drop_rate, drop_rate, window_size=window),
+                              mlp_ratio, drop_rate, rate, norm_layer, st.NC_group[i], cpe=False)
                    for rate in drop_path_rates[i]]
             layers.append(ViTAEStage(rc, ncs, use_checkpoint))
-            in_dim = token_dims[i]
-        self._setup(layers, downsample_ratios, out_indices, frozen_stages, load_ema)
+            in_dim = st.token_dims[i]
+        self._setup(layers, st.downsample_ratios, out_indices, frozen_stages, load_ema)
 
     @staticmethod
     def _reduction_cell(in_chans, embed_dims, token_dims, ratio, kernel_size, heads, dilations, op, tokens_type,

@@ -22,8 +22,8 @@ from mmdet.registry import BACKBONES
 
 from ..layers.transformer import Mlp
 from ..layers.vitae_cells import (PRM, NormalCell, ReductionCell, ViTAEStage, ViTAEv2Base, VSAWindowAttention,
-                                  build_cpe, build_pcm, convert_official_vitae_checkpoint, pcm_strides, per_stage,
-                                  stage_drop_path_rates)
+                                  build_cpe, build_pcm, convert_official_vitae_checkpoint, expand_stage_args,
+                                  pcm_strides, stage_drop_path_rates)
 
 RC_WINDOW_SIZE = 7  # upstream never passes window_size to the reduction cells
 
@@ -45,53 +45,35 @@ class ViTAEv2_VSA(ViTAEv2Base):
                  norm_layer=partial(nn.LayerNorm, eps=1e-6), stages=4, window_size=7, out_indices=(0, 1, 2, 3),
                  frozen_stages=-1, use_checkpoint=False, load_ema=True, wide_pcm=False, cpe=False):
         super().__init__()
-        if not isinstance(token_dims, (list, tuple)):
-            token_dims = [token_dims * 2 ** i for i in range(stages)]
-        embed_dims = per_stage(embed_dims, stages, "embed_dims")
-        token_dims = per_stage(token_dims, stages, "token_dims")
-        downsample_ratios = per_stage(downsample_ratios, stages, "downsample_ratios")
-        kernel_size = per_stage(kernel_size, stages, "kernel_size")
-        RC_heads = per_stage(RC_heads, stages, "RC_heads")
-        NC_heads = per_stage(NC_heads, stages, "NC_heads")
-        if isinstance(dilations, (list, tuple)) and dilations and not isinstance(dilations[0], (list, tuple)):
-            dilations = [dilations] * stages
-        dilations = per_stage(dilations, stages, "dilations")
-        RC_op = per_stage(RC_op, stages, "RC_op")
-        RC_group = per_stage(RC_group, stages, "RC_group")
-        NC_group = per_stage(NC_group, stages, "NC_group")
-        NC_depth = per_stage(NC_depth, stages, "NC_depth")
-        for name, types in (("RC_tokens_type", RC_tokens_type), ("NC_tokens_type", NC_tokens_type)):
-            for t in per_stage(types, stages, name)[:stages]:
-                if t != "VSA":
-                    raise ValueError(f"ViTAEv2_VSA: {name} {t!r} is not supported; use 'VSA' "
-                                     f"(or type='ViTAEv2' for window/transformer cells)")
+        hint = "use 'VSA' (or type='ViTAEv2' for window/transformer cells)"
+        st = expand_stage_args("ViTAEv2_VSA", stages, ("VSA",), hint, locals())
         self.use_checkpoint = use_checkpoint
-        drop_path_rates = stage_drop_path_rates(drop_path_rate, NC_depth[:stages])
+        drop_path_rates = stage_drop_path_rates(drop_path_rate, st.NC_depth[:stages])
 
         layers, in_dim = [], in_chans
         for i in range(stages):
-            ratio = downsample_ratios[i]
+            ratio = st.downsample_ratios[i]
             if ratio <= 1:
                 raise ValueError("ViTAEv2_VSA: every stage needs downsample_ratios > 1 (a reduction cell)")
-            prm = PRM(kernel_size[i], ratio, dilations[i], in_dim, embed_dims[i], RC_op[i],
+            prm = PRM(st.kernel_size[i], ratio, st.dilations[i], in_dim, st.embed_dims[i], st.RC_op[i],
                       extra_padding=img_size % ratio != 0)
-            pcm_hidden = 2 * token_dims[i] if wide_pcm else embed_dims[i]
+            pcm_hidden = 2 * st.token_dims[i] if wide_pcm else st.embed_dims[i]
+            dim = st.token_dims[i]
             rc = ReductionCell(
-                build_pcm((in_dim, pcm_hidden, pcm_hidden, token_dims[i]), pcm_strides(ratio), RC_group[i]), prm,
+                build_pcm((in_dim, pcm_hidden, pcm_hidden, dim), pcm_strides(ratio), st.RC_group[i]), prm,
                 nn.LayerNorm(prm.out_chans),
-                VSAWindowAttention(prm.out_chans, RC_heads[i], out_dim=token_dims[i], window_size=RC_WINDOW_SIZE),
-                nn.LayerNorm(token_dims[i]), Mlp(token_dims[i], token_dims[i], token_dims[i]),
+                VSAWindowAttention(prm.out_chans, st.RC_heads[i], out_dim=dim, window_size=RC_WINDOW_SIZE),
+                nn.LayerNorm(dim), Mlp(dim, dim, dim),
                 pos=build_cpe(prm.out_chans, RC_WINDOW_SIZE) if cpe else None)
-            ncs = [NormalCell(token_dims[i],
-                              VSAWindowAttention(token_dims[i], NC_heads[i], out_dim=token_dims[i],
-                                                 window_size=window_size, attn_drop=attn_drop_rate,
-                                                 proj_drop=drop_rate),
-                              mlp_ratio, drop_rate, rate, norm_layer, NC_group[i], cpe=cpe, window_size=window_size)
+            ncs = [NormalCell(dim,
+                              VSAWindowAttention(dim, st.NC_heads[i], out_dim=dim, window_size=window_size,
+                                                 attn_drop=attn_drop_rate, proj_drop=drop_rate),
+                              mlp_ratio, drop_rate, rate, norm_layer, st.NC_group[i], cpe=cpe, window_size=window_size)
                    for rate in drop_path_rates[i]]
             layers.append(ViTAEStage(rc, ncs, use_checkpoint))
-            in_dim = token_dims[i]
+            in_dim = dim
             img_size //= ratio
-        self._setup(layers, downsample_ratios, out_indices, frozen_stages, load_ema)
+        self._setup(layers, st.downsample_ratios, out_indices, frozen_stages, load_ema)
 
 
 @register_checkpoint_converter(ViTAEv2_VSA)

@@ -35,6 +35,7 @@ import torch
 from torch import nn
 
 from mmdet.engine.checkpoint import load_checkpoint, register_checkpoint_converter, strip_prefix
+from mmdet.models.layers.transformer import FrozenStagesMixin
 from mmdet.models.layers.vitdet_blocks import (RelPosAttention, ReductionCell, ViTDetBlock, checkpoint_block,
                                                conv_pcm, pyramid_outputs, resize_pos_embed, simple_feature_pyramid)
 from mmdet.registry import BACKBONES
@@ -53,15 +54,19 @@ def _trunc_normal_init(module: nn.Module) -> None:
         nn.init.zeros_(module.bias)
 
 
-def _load_pretrained(backbone: nn.Module, pretrained) -> None:
-    """``init_weights`` contract: load ``pretrained`` (or the constructor's) if it is a path; None keeps the init."""
-    pretrained = pretrained or backbone.pretrained
-    if pretrained is None:
-        return
-    if not isinstance(pretrained, str):
-        raise TypeError(f"{type(backbone).__name__}.init_weights: pretrained must be a checkpoint path (str) "
-                        f"or None, got {type(pretrained).__name__}")
-    load_checkpoint(backbone, pretrained, map_location="cpu", strict=False, logger=logging.getLogger("mmdet"))
+class _ViTDetBackbone(FrozenStagesMixin, nn.Module):
+    """``init_weights`` and frozen-stage ``train`` of the ViTDet backbones (subclasses define ``frozen_modules``)."""
+
+    def init_weights(self, pretrained=None) -> None:
+        """Load ``pretrained`` (or the constructor's ``pretrained``) if it is a path (EMA weights first when
+        ``load_ema``); None keeps the random init done in ``__init__``."""
+        pretrained = pretrained or self.pretrained
+        if pretrained is None:
+            return
+        if not isinstance(pretrained, str):
+            raise TypeError(f"{type(self).__name__}.init_weights: pretrained must be a checkpoint path (str) "
+                            f"or None, got {type(pretrained).__name__}")
+        load_checkpoint(self, pretrained, map_location="cpu", strict=False, logger=logging.getLogger("mmdet"))
 
 
 class PatchEmbed(nn.Module):
@@ -80,7 +85,7 @@ class PatchEmbed(nn.Module):
         return x.flatten(2).transpose(1, 2).contiguous(), (x.shape[2], x.shape[3])
 
 
-class _PlainViTDet(nn.Module):
+class _PlainViTDet(_ViTDetBackbone):
     """Shared body of ``ViT`` and ``ViTAE``: patch embed, abs pos-embed, blocks (windowed, every
     ``interval``-th global), final norm, simple pyramid."""
 
@@ -130,23 +135,9 @@ class _PlainViTDet(nn.Module):
                 blk.mlp.fc2.weight.div_(math.sqrt(2.0 * layer_id))
         self._freeze_stages()
 
-    def _freeze_stages(self) -> None:
-        """``frozen_stages >= 0`` freezes the patch embedding; ``k > 0`` also the first k blocks (eval mode)."""
-        if self.frozen_stages < 0:
-            return
-        for module in [self.patch_embed, *self.blocks[:self.frozen_stages]]:
-            module.eval()
-            for p in module.parameters():
-                p.requires_grad = False
-
-    def train(self, mode: bool = True):
-        super().train(mode)
-        self._freeze_stages()
-        return self
-
-    def init_weights(self, pretrained=None) -> None:
-        """Load ``pretrained`` (or the constructor's ``pretrained``); random init already happened in ``__init__``."""
-        _load_pretrained(self, pretrained)
+    def frozen_modules(self) -> list[nn.Module]:
+        """``frozen_stages >= 0`` freezes the patch embedding; ``k > 0`` also the first k blocks."""
+        return [] if self.frozen_stages < 0 else [self.patch_embed, *self.blocks[:self.frozen_stages]]
 
     def get_num_layers(self) -> int:
         return len(self.blocks)
@@ -219,7 +210,7 @@ class _ViTAEStage(nn.Module):
 
 
 @BACKBONES.register_module()
-class ViTAE_S(nn.Module):
+class ViTAE_S(_ViTDetBackbone):
     """ViTDet ViTAE-S: stages of performer reduction cells and ViTAE normal cells, final norm, simple pyramid.
 
     Official arguments (scalars are repeated per stage). NC block j of a stage is global when
@@ -294,21 +285,9 @@ class ViTAE_S(nn.Module):
         self.apply(_trunc_normal_init)
         self._freeze_stages()
 
-    def _freeze_stages(self) -> None:
-        """``frozen_stages = k > 0`` freezes stages ``0..k-1`` (eval mode, no grads), as upstream."""
-        for stage in self.layers[:max(self.frozen_stages, 0)]:
-            stage.eval()
-            for p in stage.parameters():
-                p.requires_grad = False
-
-    def train(self, mode: bool = True):
-        super().train(mode)
-        self._freeze_stages()
-        return self
-
-    def init_weights(self, pretrained=None) -> None:
-        """Load ``pretrained`` (or the constructor's ``pretrained``), EMA weights first when ``load_ema``."""
-        _load_pretrained(self, pretrained)
+    def frozen_modules(self) -> list[nn.Module]:
+        """``frozen_stages = k > 0`` freezes stages ``0..k-1``, as upstream."""
+        return list(self.layers[:max(self.frozen_stages, 0)])
 
     def get_num_layers(self) -> int:
         return self.depth

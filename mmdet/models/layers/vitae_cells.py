@@ -28,6 +28,7 @@ import functools
 import logging
 import math
 from collections import OrderedDict
+from types import SimpleNamespace
 from typing import Mapping, Sequence
 
 import torch
@@ -35,7 +36,8 @@ import torch.nn.functional as F
 import torch.utils.checkpoint as torch_checkpoint
 from torch import nn
 
-from .transformer import DropPath, Mlp, relative_position_index, resize_relative_position_table
+from .transformer import (DropPath, FrozenStagesMixin, Mlp, attention_with_bias, relative_position_index,
+                          resize_relative_position_table)
 
 # --------------------------------------------------------------------------- argument helpers
 
@@ -47,6 +49,36 @@ def per_stage(value, stages: int, name: str) -> list:
             raise ValueError(f"{name} has {len(value)} entries but stages={stages}; give one value per stage")
         return list(value)
     return [value] * stages
+
+
+#: the per-stage constructor arguments shared by ViTAEv2 and ViTAEv2_VSA
+STAGE_ARG_NAMES = ("embed_dims", "token_dims", "downsample_ratios", "kernel_size", "RC_heads", "NC_heads",
+                   "dilations", "RC_op", "RC_tokens_type", "NC_tokens_type", "RC_group", "NC_group", "NC_depth")
+
+
+def expand_stage_args(owner: str, stages: int, allowed_token_types: Sequence[str], hint: str,
+                      arguments: Mapping) -> SimpleNamespace:
+    """The official per-stage expansion of the ViTAEv2 / ViTAEv2_VSA constructor arguments.
+
+    ``arguments`` holds (at least) the :data:`STAGE_ARG_NAMES` entries, e.g. the constructor's ``locals()``.
+    ``token_dims`` given as a scalar ``t`` becomes ``[t * 2**i]``; a flat ``dilations`` list is one stage's
+    dilations, repeated; every other value goes through :func:`per_stage`. ``RC_tokens_type`` /
+    ``NC_tokens_type`` entries of the used stages must be in ``allowed_token_types`` (else a ValueError naming
+    the entry, ending with ``hint``). Returns the expanded lists as attributes named like the arguments.
+    """
+    values = {name: arguments[name] for name in STAGE_ARG_NAMES}
+    token_dims = values["token_dims"]
+    if not isinstance(token_dims, (list, tuple)):
+        values["token_dims"] = [token_dims * 2 ** i for i in range(stages)]
+    dilations = values["dilations"]
+    if isinstance(dilations, (list, tuple)) and dilations and not isinstance(dilations[0], (list, tuple)):
+        values["dilations"] = [dilations] * stages
+    expanded = SimpleNamespace(**{name: per_stage(value, stages, name) for name, value in values.items()})
+    for name in ("RC_tokens_type", "NC_tokens_type"):
+        for token_type in getattr(expanded, name)[:stages]:
+            if token_type not in allowed_token_types:
+                raise ValueError(f"{owner}: {name} {token_type!r} is not supported; {hint}")
+    return expanded
 
 
 def stage_drop_path_rates(drop_path_rate: float, depths: Sequence[int]) -> list[list[float]]:
@@ -347,8 +379,7 @@ class VSAWindowAttention(nn.Module):
         k, v = kv.reshape(2, b * nh * nw, heads, ws * ws, hd).unbind(0)
         q = windows_to_heads(qkv[..., :self.out_dim], ws, nh, nw, 1, heads)[0]
 
-        out = F.scaled_dot_product_attention(q, k, v, attn_mask=self.relative_position_bias().to(q.dtype),
-                                             scale=self.scale)
+        out = attention_with_bias(q, k, v, self.relative_position_bias(), scale=self.scale)
         out = heads_to_windows(out, ws, b, nh, nw)[:, top:top + h, left:left + w]
         return self.proj_drop(self._pointwise(out, self.proj))
 
@@ -486,7 +517,7 @@ def _recompute_contexts(cell: nn.Module):
 # --------------------------------------------------------------------------- backbone base
 
 
-class ViTAEv2Base(nn.Module):
+class ViTAEv2Base(FrozenStagesMixin, nn.Module):
     """Shared behaviour of :class:`ViTAEv2` and :class:`ViTAEv2_VSA`.
 
     * ``forward(img (B, 3, H, W))`` returns a tuple of NCHW maps for ``out_indices``
@@ -524,16 +555,8 @@ class ViTAEv2Base(nn.Module):
             nn.init.ones_(m.weight)
             nn.init.zeros_(m.bias)
 
-    def _freeze_stages(self) -> None:
-        for layer in self.layers[:max(self.frozen_stages, 0)]:
-            layer.eval()
-            for p in layer.parameters():
-                p.requires_grad = False
-
-    def train(self, mode: bool = True):
-        super().train(mode)
-        self._freeze_stages()
-        return self
+    def frozen_modules(self) -> list[nn.Module]:
+        return list(self.layers[:max(self.frozen_stages, 0)])
 
     def init_weights(self, pretrained=None) -> None:
         """Load ``pretrained`` (an official ImageNet checkpoint path); ``None`` keeps the constructor init."""

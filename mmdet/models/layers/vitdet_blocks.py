@@ -25,7 +25,7 @@ import torch.utils.checkpoint as torch_checkpoint
 from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
-from .transformer import DropPath, Mlp, pad_to_multiple, window_partition, window_reverse
+from .transformer import DropPath, Mlp, attention_with_bias, pad_to_multiple, window_partition, window_reverse
 
 
 # --------------------------------------------------------------------------------------------
@@ -137,7 +137,7 @@ class RelPosAttention(nn.Module):
         table_h, table_w, index_h, index_w = self._grid_rel_pos(grid)
         mask = decomposed_rel_pos_mask(q, grid, table_h, table_w, index_h, index_w)
         drop = self.attn_drop.p if self.training else 0.0
-        out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=drop, scale=1.0)
+        out = attention_with_bias(q, k, v, mask, scale=1.0, dropout_p=drop)
         return out.transpose(1, 2).reshape(bw, n, c3 // 3)
 
     def forward(self, x: torch.Tensor, h: int, w: int) -> torch.Tensor:
