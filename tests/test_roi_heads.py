@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -71,16 +73,19 @@ def test_get_bboxes_clips_and_rescales():
 
 
 def _paste_one_by_one(masks, boxes, h, w, thr):
-    """Straightforward reference: one grid_sample per mask over the whole canvas."""
-    out = []
-    ys = torch.arange(h, dtype=torch.float32) + 0.5
-    xs = torch.arange(w, dtype=torch.float32) + 0.5
-    for mask, (x0, y0, x1, y1) in zip(masks, boxes.tolist()):
+    """Straightforward reference of mmdetection's CPU paste: one grid_sample per mask, over its own box region
+    ``floor(x1) - 1 .. ceil(x2) + 1`` (clamped to the canvas); zero elsewhere."""
+    out = torch.zeros(len(masks), h, w, dtype=torch.bool)
+    for i, (mask, (x0, y0, x1, y1)) in enumerate(zip(masks, boxes.tolist())):
+        c0, r0 = max(int(math.floor(x0)) - 1, 0), max(int(math.floor(y0)) - 1, 0)
+        c1, r1 = min(int(math.ceil(x1)) + 1, w), min(int(math.ceil(y1)) + 1, h)
+        xs = torch.arange(c0, c1, dtype=torch.float32) + 0.5
+        ys = torch.arange(r0, r1, dtype=torch.float32) + 0.5
         gx = torch.nan_to_num((xs - x0) / (x1 - x0) * 2 - 1, posinf=0.0, neginf=0.0)
         gy = torch.nan_to_num((ys - y0) / (y1 - y0) * 2 - 1, posinf=0.0, neginf=0.0)
-        grid = torch.stack([gx[None, :].expand(h, w), gy[:, None].expand(h, w)], -1)[None]
-        out.append(F.grid_sample(mask[None], grid, align_corners=False)[0, 0] >= thr)
-    return torch.stack(out)
+        grid = torch.stack([gx[None, :].expand(len(ys), len(xs)), gy[:, None].expand(len(ys), len(xs))], -1)[None]
+        out[i, r0:r1, c0:c1] = F.grid_sample(mask[None], grid, align_corners=False)[0, 0] >= thr
+    return out
 
 
 def test_paste_masks_matches_reference():

@@ -19,7 +19,6 @@ __all__ = ["FCNMaskHead", "paste_masks_in_image"]
 
 BYTES_PER_FLOAT = 4
 GPU_MEM_LIMIT = 1024 ** 3  # 1 GiB paste budget on GPU (mmdet)
-CPU_MEM_LIMIT = 256 * 1024 ** 2  # smaller working set on CPU; values do not depend on the chunking
 
 
 def paste_masks_in_image(masks: torch.Tensor, boxes: torch.Tensor, img_h: int, img_w: int,
@@ -29,9 +28,10 @@ def paste_masks_in_image(masks: torch.Tensor, boxes: torch.Tensor, img_h: int, i
     Every canvas pixel centre ``(x + 0.5, y + 0.5)`` is mapped to the box's normalised frame
     ``(x + 0.5 - x1) / (x2 - x1) * 2 - 1`` (infinite values from empty boxes -> 0) and sampled with
     ``grid_sample(bilinear, zeros padding, align_corners=False)``. ``threshold >= 0`` gives ``mask >= threshold``
-    (bool); a negative threshold gives ``uint8(prob * 255)``. Masks are processed in chunks within a memory budget;
-    each chunk is sampled only inside the union of its boxes (expanded by 1 px), outside of which every sample is
-    below 0.5.
+    (bool); a negative threshold gives ``uint8(prob * 255)``. Each chunk of masks is sampled only inside the union
+    of its boxes (expanded by 1 px), outside of which every sample is below 0.5. On CPU a chunk is one mask (as
+    mmdetection: sampling only each box's own region is 4-10x faster than batching over the union of many boxes);
+    on GPU chunks fill a 1 GiB budget. Values do not depend on the chunking.
     """
     device = masks.device
     num = masks.size(0)
@@ -39,9 +39,11 @@ def paste_masks_in_image(masks: torch.Tensor, boxes: torch.Tensor, img_h: int, i
     canvas = torch.zeros(num, img_h, img_w, device=device, dtype=out_dtype)
     if num == 0:
         return canvas
-    budget = GPU_MEM_LIMIT if device.type == "cuda" else CPU_MEM_LIMIT
-    per_mask = img_h * img_w * BYTES_PER_FLOAT * 3  # grid (2 floats) + sampled value per pixel
-    num_chunks = min(num, max(1, math.ceil(num * per_mask / budget)))
+    if device.type == "cpu":
+        num_chunks = num
+    else:
+        per_mask = img_h * img_w * BYTES_PER_FLOAT * 3  # grid (2 floats) + sampled value per pixel
+        num_chunks = min(num, max(1, math.ceil(num * per_mask / GPU_MEM_LIMIT)))
     masks = masks.float()
     for inds in torch.chunk(torch.arange(num, device=device), num_chunks):
         chunk_boxes = boxes[inds].float()
