@@ -297,8 +297,8 @@ class ViTAE_S(_ViTDetBackbone):
         stride-16 grid ``ceil(ceil(ceil(H/4)/2)/2)``."""
         b = x.shape[0]
         checkpointing = self.use_checkpoint and self.training and torch.is_grad_enabled()
-        for stage in self.layers:
-            if x.dim() == 3:
+        for index, stage in enumerate(self.layers):
+            if index > 0:  # tokens (B, h*w, C) of the previous stage -> map (B, C, h, w) for the reduction cell
                 x = x.transpose(1, 2).reshape(b, -1, h, w)
             x, (h, w) = stage.RC(x)
             for cell in stage.NC:
