@@ -24,7 +24,7 @@ from mmdet.engine.amp import autocast, inference_autocast_dtype
 from mmdet.engine.checkpoint import load_checkpoint
 from mmdet.engine.dist import get_dist_info, init_dist
 from mmdet.utils.cli import (add_launcher_args, fail, load_config, parse_args_with_dict_options,
-                             resolve_deprecated_alias)
+                             prepare_test_config, resolve_deprecated_alias)
 
 #: evaluation-config keys that belong to the EvalHook, not to dataset.evaluate
 _HOOK_ONLY_KEYS = ("interval", "tmpdir", "start", "gpu_collect", "save_best", "rule", "dynamic_intervals",
@@ -76,16 +76,8 @@ def main(argv: list[str] | None = None) -> None:
         fail(f"checkpoint file not found: {args.checkpoint}")
     if cfg.get("cudnn_benchmark", False):
         torch.backends.cudnn.benchmark = True
-    cfg.model.pretrained = None
-    if cfg.model.get("backbone") is not None and "init_cfg" in cfg.model.backbone:
-        cfg.model.backbone.init_cfg = None
-    cfg.model.train_cfg = None
-    cfg.data.test.test_mode = True
-    samples_per_gpu = cfg.data.test.pop("samples_per_gpu", 1)
+    samples_per_gpu = prepare_test_config(cfg)
     from mmdet.datasets import build_dataloader, build_dataset
-    if samples_per_gpu > 1:
-        from mmdet.datasets import replace_ImageToTensor
-        cfg.data.test.pipeline = replace_ImageToTensor(cfg.data.test.pipeline)
     cfg.gpu_ids = [args.gpu_ids[0]] if args.gpu_ids else [args.gpu_id]
 
     distributed = args.launcher != "none"

@@ -19,7 +19,7 @@ from tqdm import tqdm
 from mmdet.core.mask.utils import encode_mask_results
 from mmdet.datasets.collate import unwrap_batch
 from mmdet.engine.dist import collect_results_cpu, collect_results_gpu, get_dist_info
-from mmdet.engine.runner import unwrap_model
+from mmdet.engine.checkpoint import unwrap_model
 
 
 def tensor2imgs(images: torch.Tensor, mean, std, to_rgb: bool = True) -> list[np.ndarray]:

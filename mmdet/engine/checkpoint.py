@@ -89,17 +89,27 @@ def safe_torch_load(filename: str, map_location="cpu", allow_unsafe: bool | None
         raise RuntimeError(f"could not read checkpoint {filename}: {e}") from e
 
 
-def extract_state_dict(checkpoint) -> "OrderedDict[str, torch.Tensor]":
-    """The state_dict inside a checkpoint: ``state_dict`` > ``model`` > the object itself; ``module.`` stripped."""
+def extract_state_dict(checkpoint, prefer_ema: bool = False,
+                       logger: logging.Logger | None = None) -> "OrderedDict[str, torch.Tensor]":
+    """The state_dict inside a checkpoint, ``module.`` stripped.
+
+    Priority: ``state_dict_ema`` (only with ``prefer_ema``: timm training output, which the official ViTAE / ViTDet
+    loaders read first) > ``state_dict`` > ``model`` (MAE, Swin, Visformer releases) > the object itself.
+    With a ``logger`` the chosen section is logged (``loading from state_dict_ema``).
+    """
     if not isinstance(checkpoint, Mapping):
         raise RuntimeError(f"checkpoint holds a {type(checkpoint).__name__}, expected a dict / state_dict")
-    if "state_dict" in checkpoint:
-        sd = checkpoint["state_dict"]
-    elif "model" in checkpoint and isinstance(checkpoint["model"], Mapping):
-        sd = checkpoint["model"]
+    if prefer_ema and isinstance(checkpoint.get("state_dict_ema"), Mapping):
+        key = "state_dict_ema"
+    elif "state_dict" in checkpoint:
+        key = "state_dict"
+    elif isinstance(checkpoint.get("model"), Mapping):
+        key = "model"
     else:
-        sd = checkpoint
-    return strip_prefix(sd, "module.")
+        return strip_prefix(checkpoint, "module.")
+    if logger is not None:
+        logger.info(f"loading from {key}")
+    return strip_prefix(checkpoint[key], "module.")
 
 
 def strip_prefix(state_dict: Mapping, prefix: str) -> "OrderedDict[str, torch.Tensor]":
@@ -150,6 +160,13 @@ def format_load_report(report: Mapping[str, list]) -> str:
     return "\n".join(lines)
 
 
+def unwrap_model(model: nn.Module) -> nn.Module:
+    """The module inside a ``DistributedDataParallel`` / ``DataParallel`` wrapper."""
+    if isinstance(model, (nn.parallel.DistributedDataParallel, nn.DataParallel)):
+        return model.module
+    return model
+
+
 def load_checkpoint(model: nn.Module, filename: str, map_location="cpu", strict: bool = False,
                     logger: logging.Logger | None = None, revise_keys=None, allow_unsafe: bool | None = None):
     """Load ``filename`` into ``model`` and return the checkpoint object.
@@ -161,8 +178,7 @@ def load_checkpoint(model: nn.Module, filename: str, map_location="cpu", strict:
     applied to the keys afterwards (mmcv's argument). DDP wrappers are unwrapped.
     """
     logger = logger or logging.getLogger("mmdet")
-    if hasattr(model, "module") and isinstance(model, (nn.parallel.DistributedDataParallel, nn.DataParallel)):
-        model = model.module
+    model = unwrap_model(model)
     checkpoint = safe_torch_load(filename, map_location=map_location, allow_unsafe=allow_unsafe)
     converter = get_checkpoint_converter(model)
     state_dict = converter(checkpoint, model, logger) if converter else extract_state_dict(checkpoint)
@@ -218,8 +234,7 @@ def save_checkpoint(model: nn.Module, filename: str, optimizer=None, meta: dict 
     ``torch.load(weights_only=True)``.
     """
     from mmdet import __version__
-    if hasattr(model, "module") and isinstance(model, (nn.parallel.DistributedDataParallel, nn.DataParallel)):
-        model = model.module
+    model = unwrap_model(model)
     meta = dict(meta or {})
     meta.setdefault("mmdet_version", __version__)
     meta["time"] = time.asctime()

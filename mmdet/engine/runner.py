@@ -42,10 +42,10 @@ from mmdet.registry import HOOKS, RUNNERS
 
 from . import hooks as _hooks  # noqa: F401 - registers the hook types
 from .amp import autocast
-from .checkpoint import load_checkpoint, save_checkpoint
+from .checkpoint import load_checkpoint, save_checkpoint, unwrap_model
 from .dist import get_dist_info, is_distributed
 from .hooks.hook import Hook, get_priority
-from .hooks.lr_updater import build_lr_hook
+from .hooks.lr_updater import build_lr_hook, policy_hook_type
 from .hooks.optimizer import OptimizerHook
 from .log_buffer import LogBuffer
 from .registry import build_from_cfg
@@ -54,13 +54,6 @@ from ..utils.logger import get_root_logger
 
 class NonFiniteLossError(FloatingPointError):
     """A loss term became NaN / inf; training stops before the optimizer step applies it."""
-
-
-def unwrap_model(model: nn.Module) -> nn.Module:
-    """The module inside a ``DistributedDataParallel`` / ``DataParallel`` wrapper."""
-    if isinstance(model, (nn.parallel.DistributedDataParallel, nn.DataParallel)):
-        return model.module
-    return model
 
 
 def get_host_info() -> str:
@@ -248,8 +241,7 @@ class BaseRunner:
         """mmcv's spelling ``policy='cyclic'`` -> ``type='CyclicMomentumUpdaterHook'`` (lower-case is title-cased)."""
         cfg = copy.deepcopy(dict(cfg))
         if "policy" in cfg:
-            policy = cfg.pop("policy")
-            cfg["type"] = (policy.title() if policy == policy.lower() else policy) + "MomentumUpdaterHook"
+            cfg["type"] = policy_hook_type(cfg.pop("policy"), "MomentumUpdaterHook")
         return cfg
 
     def register_lr_hook(self, lr_config) -> None:

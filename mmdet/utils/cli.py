@@ -1,4 +1,4 @@
-"""Command-line pieces shared by ``tools/train.py`` and ``tools/test.py`` (mmdetection 2.x flags and messages)."""
+"""Command-line pieces shared by ``tools/`` scripts (mmdetection 2.x flags and messages)."""
 from __future__ import annotations
 
 import argparse
@@ -10,7 +10,8 @@ from typing import NoReturn
 
 from mmdet.engine import Config
 
-__all__ = ["fail", "load_config", "add_launcher_args", "parse_args_with_dict_options", "resolve_deprecated_alias"]
+__all__ = ["fail", "load_config", "add_launcher_args", "parse_args_with_dict_options", "resolve_deprecated_alias",
+           "prepare_test_config"]
 
 
 def fail(message: str) -> NoReturn:
@@ -31,6 +32,22 @@ def load_config(path: str, cfg_options: dict | None) -> Config:
         except (KeyError, TypeError, ValueError, IndexError) as e:
             fail(f"bad --cfg-options {cfg_options}: {e}")
     return cfg
+
+
+def prepare_test_config(cfg: Config) -> int:
+    """Test-time edits of ``cfg``: no pretrained / ``init_cfg`` weights, no ``train_cfg``, ``data.test`` in
+    test mode. Pops and returns ``data.test.samples_per_gpu`` (default 1); above 1 the test pipeline's
+    ``ImageToTensor`` is replaced (batched images need ``DefaultFormatBundle``)."""
+    cfg.model.pretrained = None
+    if cfg.model.get("backbone") is not None and "init_cfg" in cfg.model.backbone:
+        cfg.model.backbone.init_cfg = None
+    cfg.model.train_cfg = None
+    cfg.data.test.test_mode = True
+    samples_per_gpu = cfg.data.test.pop("samples_per_gpu", 1)
+    if samples_per_gpu > 1:
+        from mmdet.datasets import replace_ImageToTensor
+        cfg.data.test.pipeline = replace_ImageToTensor(cfg.data.test.pipeline)
+    return samples_per_gpu
 
 
 def add_launcher_args(parser: argparse.ArgumentParser) -> None:

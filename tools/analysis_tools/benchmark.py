@@ -12,9 +12,7 @@ from __future__ import annotations
 
 import argparse
 import copy
-import os
 import os.path as osp
-import sys
 import time
 
 import torch
@@ -22,6 +20,7 @@ import torch
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     from mmdet.engine import DictAction
+    from mmdet.utils.cli import add_launcher_args, parse_args_with_dict_options
     parser = argparse.ArgumentParser(description="MMDet benchmark a model")
     parser.add_argument("config", help="test config file path")
     parser.add_argument("checkpoint", help="checkpoint file")
@@ -34,12 +33,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="fold BatchNorm into the preceding conv (slightly faster inference)")
     parser.add_argument("--cfg-options", nargs="+", action=DictAction,
                         help="override settings in the used config, KEY=VALUE pairs")
-    parser.add_argument("--launcher", choices=["none", "pytorch", "slurm", "mpi"], default="none",
-                        help="job launcher (each process measures its own shard)")
-    parser.add_argument("--local_rank", "--local-rank", type=int, default=0)
-    args = parser.parse_args(argv)
-    if "LOCAL_RANK" not in os.environ:
-        os.environ["LOCAL_RANK"] = str(args.local_rank)
+    add_launcher_args(parser)  # with --launcher pytorch each process measures its own shard
+    args = parse_args_with_dict_options(parser, argv, "bad --cfg-options value")
     if args.num_warmup < 0 or args.max_iter <= args.num_warmup:
         parser.error(f"--max-iter ({args.max_iter}) must exceed --num-warmup ({args.num_warmup}) so that some "
                      f"images are timed")
@@ -57,16 +52,11 @@ def build_model_and_loader(cfg, checkpoint: str, fuse: bool, distributed: bool, 
     """Eval-mode detector with the checkpoint loaded (optionally conv+BN fused) on ``device``, and the test
     dataloader with one image per batch."""
     from mmdet.apis import fuse_conv_bn
-    from mmdet.datasets import build_dataloader, build_dataset, replace_ImageToTensor
+    from mmdet.datasets import build_dataloader, build_dataset
     from mmdet.engine.checkpoint import load_checkpoint
     from mmdet.models import build_detector
-    cfg.model.pretrained = None
-    if cfg.model.get("backbone") is not None and "init_cfg" in cfg.model.backbone:
-        cfg.model.backbone.init_cfg = None
-    cfg.model.train_cfg = None
-    cfg.data.test.test_mode = True
-    if cfg.data.test.pop("samples_per_gpu", 1) > 1:
-        cfg.data.test.pipeline = replace_ImageToTensor(cfg.data.test.pipeline)
+    from mmdet.utils.cli import prepare_test_config
+    prepare_test_config(cfg)
     dataset = build_dataset(cfg.data.test)
     loader = build_dataloader(dataset, samples_per_gpu=1, workers_per_gpu=cfg.data.workers_per_gpu,
                               dist=distributed, shuffle=False)
@@ -132,14 +122,11 @@ def repeat_measure_inference_speed(cfg, checkpoint: str, max_iter: int, log_inte
 
 def main(argv: list[str] | None = None) -> list[float]:
     args = parse_args(argv)
-    from mmdet.engine import Config
     from mmdet.engine.dist import init_dist
-    for path, what in ((args.config, "config"), (args.checkpoint, "checkpoint")):
-        if not osp.isfile(path):
-            sys.exit(f"error: {what} file not found: {path}")
-    cfg = Config.fromfile(args.config)
-    if args.cfg_options:
-        cfg.merge_from_dict(args.cfg_options)
+    from mmdet.utils.cli import fail, load_config
+    cfg = load_config(args.config, args.cfg_options)
+    if not osp.isfile(args.checkpoint):
+        fail(f"checkpoint file not found: {args.checkpoint}")
     distributed = args.launcher != "none"
     if distributed:
         init_dist(args.launcher, **dict(cfg.get("dist_params") or {}))

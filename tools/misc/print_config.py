@@ -13,7 +13,8 @@ from __future__ import annotations
 import argparse
 import warnings
 
-from mmdet.engine.config import Config, DictAction
+from mmdet.engine.config import DictAction
+from mmdet.utils.cli import load_config
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -40,9 +41,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    cfg = Config.fromfile(args.config)
-    if args.cfg_options is not None:
-        cfg.merge_from_dict(args.cfg_options)
+    cfg = load_config(args.config, args.cfg_options)
     print(f"Config:\n{cfg.pretty_text}")
 
 

@@ -350,6 +350,12 @@ class OneCycleLrUpdaterHook(LrUpdaterHook):
         return base_lr * phases[-1][2]
 
 
+def policy_hook_type(policy: str, suffix: str) -> str:
+    """mmcv's ``policy`` -> hook type rule: an all-lower-case policy is title-cased (``'step'`` -> ``'Step'``),
+    any other is used as is; ``suffix`` (``'LrUpdaterHook'``, ``'MomentumUpdaterHook'``) is appended."""
+    return (policy.title() if policy == policy.lower() else policy) + suffix
+
+
 def build_lr_hook(lr_config: dict | Hook | None) -> Hook | None:
     """The lr hook for a config's ``lr_config`` (mmcv ``register_lr_hook`` naming rule).
 
@@ -365,8 +371,5 @@ def build_lr_hook(lr_config: dict | Hook | None) -> Hook | None:
     cfg = dict(lr_config)
     if "policy" not in cfg:
         raise KeyError(f"lr_config has no 'policy' key (e.g. policy='step'): {lr_config!r}")
-    policy = cfg.pop("policy")
-    if policy == policy.lower():
-        policy = policy.title()
-    cfg["type"] = policy + "LrUpdaterHook"
+    cfg["type"] = policy_hook_type(cfg.pop("policy"), "LrUpdaterHook")
     return build_from_cfg(cfg, HOOKS)
