@@ -11,6 +11,8 @@ from mmdet.models.backbones.vitaev2 import ViTAEv2
 from mmdet.models.layers.vitae_cells import stage_drop_path_rates
 from mmdet.registry import BACKBONES
 
+from backbone_golden import assert_outputs_close
+
 GOLDEN = Path(__file__).resolve().parent / "data" / "golden" / "vitaev2"
 
 
@@ -28,12 +30,6 @@ def build(case, **overrides):
     model = ViTAEv2(**kwargs)
     model.load_state_dict(case["state_dict"], strict=True)
     return model
-
-
-def assert_outputs_close(outs, refs, tol):
-    assert len(outs) == len(refs)
-    for o, r in zip(outs, refs):
-        torch.testing.assert_close(o, r, atol=tol["atol"], rtol=tol["rtol"])
 
 
 def test_registered_and_state_dict_layout(eval_case):

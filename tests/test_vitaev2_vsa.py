@@ -11,6 +11,8 @@ from mmdet.models.backbones.vitaev2_vsa import ViTAEv2_VSA
 from mmdet.models.layers.vitae_cells import VSAWindowAttention
 from mmdet.registry import BACKBONES
 
+from backbone_golden import assert_outputs_close
+
 GOLDEN = Path(__file__).resolve().parent / "data" / "golden" / "vitaev2_vsa"
 
 
@@ -27,12 +29,6 @@ def build(case, **overrides):
     model = ViTAEv2_VSA(**dict(case["constructor_kwargs"], **overrides))
     model.load_state_dict(case["state_dict"], strict=True)
     return model
-
-
-def assert_outputs_close(outs, refs, tol):
-    assert len(outs) == len(refs)
-    for o, r in zip(outs, refs):
-        torch.testing.assert_close(o, r, atol=tol["atol"], rtol=tol["rtol"])
 
 
 @pytest.mark.parametrize("name", ["vsa_s_eval.pt", "vsa_48m_eval.pt"])

@@ -15,6 +15,8 @@ from mmdet.models.backbones.vitdet import ViT, ViTAE, ViTAE_S
 from mmdet.models.builder import build_backbone
 from mmdet.models.layers.vitdet_blocks import (RelPosAttention, resize_pos_embed, resize_rel_pos_table)
 
+from backbone_golden import assert_outputs_close, model_from_case
+
 GOLDEN = Path(__file__).resolve().parent / "data" / "golden"
 FAMILIES = {"vitdet_vit": ViT, "vitdet_vitae_b": ViTAE, "vitdet_vitae_s": ViTAE_S}
 
@@ -25,15 +27,12 @@ def _case(family: str, name: str) -> dict:
 
 def _eval_model(family: str):
     case = _case(family, "eval.pt")
-    model = FAMILIES[family](**case["constructor_kwargs"])
-    model.load_state_dict(case["state_dict"], strict=True)
-    return model.eval(), case
+    return model_from_case(FAMILIES[family], case), case
 
 
 def _assert_outputs(outputs, refs, tol):
-    assert len(outputs) == len(refs) == 4
-    for out, ref in zip(outputs, refs):
-        torch.testing.assert_close(out, ref, atol=tol["atol"], rtol=tol["rtol"])
+    assert len(refs) == 4
+    assert_outputs_close(outputs, refs, tol)
 
 
 @pytest.mark.parametrize("family", list(FAMILIES))

@@ -21,8 +21,8 @@ import re
 import sys
 from collections import OrderedDict
 
-from mmdet.engine.checkpoint import atomic_torch_save, safe_torch_load
-from mmdet.models.backbones.vitdet import convert_vit_state_dict, select_state_dict
+from mmdet.engine.checkpoint import atomic_torch_save, extract_state_dict, safe_torch_load
+from mmdet.models.backbones.vitdet import convert_vit_state_dict
 
 DROPPED = re.compile(r"^(cls_token|dist_token|mask_token|head\.|head_dist\.|fc_norm\.|decoder_)"
                      r"|\.(q_bias|v_bias)$")
@@ -35,7 +35,7 @@ def convert(checkpoint, img_size: int = 1024, patch_size: int = 16, use_ema: boo
     if img_size % patch_size:
         raise ValueError(f"--img-size {img_size} is not a multiple of --patch-size {patch_size}")
     grid = (img_size // patch_size, img_size // patch_size)
-    state_dict = convert_vit_state_dict(select_state_dict(checkpoint, use_ema), grid, logger=logger)
+    state_dict = convert_vit_state_dict(extract_state_dict(checkpoint, prefer_ema=use_ema), grid, logger=logger)
     dropped = [k for k in state_dict if DROPPED.search(k)]
     kept = OrderedDict((k, v.contiguous()) for k, v in state_dict.items() if not DROPPED.search(k))
     if "pos_embed" in kept and kept["pos_embed"].shape[1] != grid[0] * grid[1]:

@@ -13,6 +13,7 @@ from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from mmdet.models.layers.conv_module import build_conv_layer, build_norm_layer, constant_init, kaiming_init
+from mmdet.models.layers.transformer import FrozenStagesMixin
 from mmdet.registry import BACKBONES
 from mmdet.utils.logger import get_root_logger
 
@@ -151,7 +152,7 @@ class ResLayer(nn.Sequential):
 
 
 @BACKBONES.register_module()
-class ResNet(nn.Module):
+class ResNet(FrozenStagesMixin, nn.Module):
     """ResNet with mmdetection 2.x arguments.
 
     Args:
@@ -242,17 +243,9 @@ class ResNet(nn.Module):
     def norm1(self) -> nn.Module:
         return getattr(self, self.norm1_name)
 
-    def _freeze_stages(self) -> None:
-        if self.frozen_stages >= 0:
-            for m in (self.conv1, self.norm1):
-                m.eval()
-                for p in m.parameters():
-                    p.requires_grad = False
-        for i in range(1, self.frozen_stages + 1):
-            layer = getattr(self, f"layer{i}")
-            layer.eval()
-            for p in layer.parameters():
-                p.requires_grad = False
+    def frozen_modules(self) -> list[nn.Module]:
+        stem = [self.conv1, self.norm1] if self.frozen_stages >= 0 else []
+        return stem + [getattr(self, f"layer{i}") for i in range(1, self.frozen_stages + 1)]
 
     def _checkpoint_to_load(self) -> str | None:
         if self.pretrained is not None:
@@ -295,8 +288,7 @@ class ResNet(nn.Module):
 
     def train(self, mode: bool = True) -> "ResNet":
         """Train mode that keeps frozen stages and (with ``norm_eval``) every BatchNorm in eval mode."""
-        super().train(mode)
-        self._freeze_stages()
+        super().train(mode)  # FrozenStagesMixin: re-freezes the frozen stages
         if mode and self.norm_eval:
             for m in self.modules():
                 if isinstance(m, _BatchNorm):

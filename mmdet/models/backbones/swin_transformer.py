@@ -12,15 +12,15 @@ Swin-Transformer-Object-Detection (as vendored by danczs/Swin-Visformer-Object-D
 
 The shifted-window machinery (``WindowAttentionBase``, ``ShiftMaskCache``, ``shifted_window_attention``) lives in
 :mod:`mmdet.models.layers.transformer`; this module holds what the Swin-family backbones share besides:
-:class:`SwinFamilyBackbone` (``init_weights`` / ``train`` with frozen stages), :func:`init_transformer_module`
-and the checkpoint-conversion helpers, also used by :mod:`.swin_visformer`.
+:class:`SwinFamilyBackbone` (``init_weights``; frozen stages through ``FrozenStagesMixin``) and the
+checkpoint-conversion helpers, also used by :mod:`.swin_visformer`.
 """
 from __future__ import annotations
 
 import logging
 import re
 from collections import OrderedDict
-from typing import Callable, Iterable, Mapping, Sequence
+from typing import Callable, Mapping, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -28,9 +28,9 @@ from torch import nn
 from torch.utils.checkpoint import checkpoint
 
 from mmdet.engine.checkpoint import extract_state_dict, load_checkpoint, register_checkpoint_converter
-from mmdet.models.layers.transformer import (DropPath, Mlp, ShiftMaskCache, WindowAttentionBase,
-                                             pad_hw_to_window, resize_relative_position_table,
-                                             shifted_window_attention)
+from mmdet.models.layers.transformer import (DropPath, FrozenStagesMixin, Mlp, ShiftMaskCache, WindowAttentionBase,
+                                             init_linear_and_norm, pad_hw_to_window, resize_relative_position_table,
+                                             shifted_window_attention, unwrap_moby_encoder)
 from mmdet.registry import BACKBONES
 from mmdet.utils.logger import get_root_logger
 
@@ -53,36 +53,13 @@ def run_block(block: nn.Module, use_checkpoint: bool, *args):
     return block(*args)
 
 
-def freeze_modules(modules: Iterable[nn.Module]) -> None:
-    """Eval mode and ``requires_grad=False`` for every parameter of ``modules``."""
-    for m in modules:
-        m.eval()
-        for p in m.parameters():
-            p.requires_grad = False
-
-
-def init_transformer_module(m: nn.Module) -> None:
-    """Constructor init of one module (for ``model.apply``): Linear trunc-normal(0.02) weight and zero bias;
-    LayerNorm / BatchNorm2d unit weight and zero bias; other modules untouched."""
-    if isinstance(m, nn.Linear):
-        nn.init.trunc_normal_(m.weight, std=0.02)
-        if m.bias is not None:
-            nn.init.zeros_(m.bias)
-    elif isinstance(m, (nn.LayerNorm, nn.BatchNorm2d)):
-        nn.init.ones_(m.weight)
-        nn.init.zeros_(m.bias)
-
-
-class SwinFamilyBackbone(nn.Module):
-    """``init_weights`` / ``train`` of the Swin-family backbones; subclasses define ``_freeze_stages()``.
+class SwinFamilyBackbone(FrozenStagesMixin, nn.Module):
+    """``init_weights`` of the Swin-family backbones; subclasses define ``frozen_modules()``.
 
     Random initialisation happens in the subclass constructor; ``init_weights(path)`` loads that checkpoint through
     :func:`mmdet.engine.load_checkpoint` (which applies the conversion registered for the class), and ``train``
-    keeps the frozen stages in eval mode.
+    keeps the frozen stages in eval mode (:class:`FrozenStagesMixin`).
     """
-
-    def _freeze_stages(self) -> None:
-        raise NotImplementedError(f"{type(self).__name__} must define _freeze_stages()")
 
     def init_weights(self, pretrained: str | None = None) -> None:
         """Load ``pretrained`` (official classification or detection checkpoint); None keeps the random init."""
@@ -92,11 +69,6 @@ class SwinFamilyBackbone(nn.Module):
             raise TypeError(f"{type(self).__name__}.init_weights: pretrained must be a checkpoint path (str) or "
                             f"None, got {type(pretrained).__name__}")
         load_checkpoint(self, pretrained, strict=False, logger=get_root_logger())
-
-    def train(self, mode: bool = True):
-        super().train(mode)
-        self._freeze_stages()
-        return self
 
 
 def drop_keys(state_dict: "OrderedDict[str, torch.Tensor]", is_ignored: Callable[[str], bool],
@@ -331,17 +303,17 @@ class SwinTransformer(SwinFamilyBackbone):
         for i in self.out_indices:
             self.add_module(f"norm{i}", norm_layer(self.num_features[i]))
 
-        self.apply(init_transformer_module)
+        self.apply(init_linear_and_norm)
         self._freeze_stages()
 
+    def frozen_modules(self) -> list[nn.Module]:
+        k = self.frozen_stages
+        return ([self.patch_embed] if k >= 0 else []) + ([self.pos_drop, *self.layers[:k - 1]] if k >= 2 else [])
+
     def _freeze_stages(self) -> None:
-        if self.frozen_stages >= 0:
-            freeze_modules([self.patch_embed])
+        super()._freeze_stages()
         if self.frozen_stages >= 1 and self.ape:
             self.absolute_pos_embed.requires_grad = False
-        if self.frozen_stages >= 2:
-            self.pos_drop.eval()
-            freeze_modules(self.layers[:self.frozen_stages - 1])
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
         """``(B, 3, H, W)`` -> tuple of ``(B, C_i, H_i, W_i)`` for ``i in out_indices``."""
@@ -372,9 +344,7 @@ def convert_swin_checkpoint(checkpoint: Mapping, model: SwinTransformer,
     ``absolute_pos_embed`` ``(1, L, C)`` reshaped to ``(1, C, H, W)``; relative-position tables of other window
     sizes resized bicubically; ``relative_position_index`` kept from the model.
     """
-    state_dict = extract_state_dict(checkpoint)
-    if state_dict and sorted(state_dict)[0].startswith("encoder"):
-        state_dict = OrderedDict((k[len("encoder."):], v) for k, v in state_dict.items() if k.startswith("encoder."))
+    state_dict = unwrap_moby_encoder(extract_state_dict(checkpoint))
     own = model.state_dict()
     drop_keys(state_dict, lambda k: k not in own and _SWIN_CLASSIFICATION_ONLY.search(k) is not None, logger,
               "classification-only: head, final norm, attention-mask buffers")

@@ -26,11 +26,12 @@ import torch
 from torch import nn
 
 from mmdet.engine.checkpoint import extract_state_dict, register_checkpoint_converter
-from mmdet.models.layers.transformer import DropPath, ShiftMaskCache, WindowAttentionBase, shifted_window_attention
+from mmdet.models.layers.transformer import (DropPath, ShiftMaskCache, WindowAttentionBase, init_linear_and_norm,
+                                             shifted_window_attention)
 from mmdet.registry import BACKBONES
 
 from .swin_transformer import (SwinFamilyBackbone, adapt_relative_position_entries, drop_keys, drop_path_rates,
-                               freeze_modules, init_transformer_module, run_block)
+                               run_block)
 
 STAGE_WINDOW_SIZES = (56, 28, 14, 7)       # window side per stage (the official code fixes them)
 STAGE_HEAD_DIM_RATIOS = (0.25, 0.5, 1.0, 1.0)
@@ -237,7 +238,7 @@ class SwinVisformer(SwinFamilyBackbone):
         self._freeze_stages()
 
     def _init_module(self, m: nn.Module) -> None:
-        init_transformer_module(m)
+        init_linear_and_norm(m)
         if isinstance(m, nn.Conv2d):
             if self.conv_init:
                 nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
@@ -246,11 +247,11 @@ class SwinVisformer(SwinFamilyBackbone):
             if m.bias is not None:
                 nn.init.zeros_(m.bias)
 
-    def _freeze_stages(self) -> None:
-        if self.frozen_stages >= 0:
-            freeze_modules([self.stem])
-        for s in range(min(self.frozen_stages, 4)):
-            freeze_modules([getattr(self, f"patch_embed{s}"), getattr(self, f"stage{s}")])
+    def frozen_modules(self) -> list[nn.Module]:
+        if self.frozen_stages < 0:
+            return []
+        return [self.stem] + [getattr(self, f"{name}{s}") for s in range(min(self.frozen_stages, 4))
+                              for name in ("patch_embed", "stage")]
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
         """``(B, 3, H, W)`` -> tuple of ``(B, C_i, H_i, W_i)`` for ``i in out_indices`` (sizes floored per stride 2)."""

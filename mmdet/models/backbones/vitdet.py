@@ -34,24 +34,15 @@ from typing import Mapping
 import torch
 from torch import nn
 
-from mmdet.engine.checkpoint import load_checkpoint, register_checkpoint_converter, strip_prefix
-from mmdet.models.layers.transformer import FrozenStagesMixin
+from mmdet.engine.checkpoint import extract_state_dict, load_checkpoint, register_checkpoint_converter, strip_prefix
+from mmdet.models.layers.transformer import (FrozenStagesMixin, init_linear_and_norm,
+                                             unwrap_moby_encoder)
+from mmdet.models.layers.vitae_cells import per_stage, stage_drop_path_rates
 from mmdet.models.layers.vitdet_blocks import (RelPosAttention, ReductionCell, ViTDetBlock, checkpoint_block,
                                                conv_pcm, pyramid_outputs, resize_pos_embed, simple_feature_pyramid)
 from mmdet.registry import BACKBONES
 
-__all__ = ["ViT", "ViTAE", "ViTAE_S", "convert_vitdet_checkpoint", "convert_vit_state_dict", "select_state_dict"]
-
-
-def _trunc_normal_init(module: nn.Module) -> None:
-    """Linear: trunc_normal(std 0.02) weight, zero bias; LayerNorm / BatchNorm: weight 1, bias 0."""
-    if isinstance(module, nn.Linear):
-        nn.init.trunc_normal_(module.weight, std=0.02, a=-2.0, b=2.0)
-        if module.bias is not None:
-            nn.init.zeros_(module.bias)
-    elif isinstance(module, (nn.LayerNorm, nn.BatchNorm2d)):
-        nn.init.ones_(module.weight)
-        nn.init.zeros_(module.bias)
+__all__ = ["ViT", "ViTAE", "ViTAE_S", "convert_vitdet_checkpoint", "convert_vit_state_dict"]
 
 
 class _ViTDetBackbone(FrozenStagesMixin, nn.Module):
@@ -128,7 +119,7 @@ class _PlainViTDet(_ViTDetBackbone):
         simple_feature_pyramid(self, embed_dim)
         if self.pos_embed is not None:
             nn.init.trunc_normal_(self.pos_embed, std=0.02, a=-2.0, b=2.0)
-        self.apply(_trunc_normal_init)
+        self.apply(init_linear_and_norm)
         with torch.no_grad():
             for layer_id, blk in enumerate(self.blocks, start=1):
                 blk.attn.proj.weight.div_(math.sqrt(2.0 * layer_id))
@@ -228,14 +219,8 @@ class ViTAE_S(_ViTDetBackbone):
                  load_ema=True, globalBlock=(2, 5, 8, 13), pretrained=None):
         super().__init__()
 
-        def per_stage(value, name):
-            if isinstance(value, (list, tuple)) and not (name == "dilations" and not isinstance(value[0],
-                                                                                              (list, tuple))):
-                if len(value) < stages:
-                    raise ValueError(f"ViTAE_S: {name} has {len(value)} entries but stages={stages}; "
-                                     f"give one value per stage")
-                return list(value)
-            return [value] * stages
+        def expand(value, name):
+            return per_stage(value, stages, f"ViTAE_S: {name}")
 
         self.stages = stages
         self.load_ema = load_ema
@@ -243,26 +228,25 @@ class ViTAE_S(_ViTDetBackbone):
         self.frozen_stages = frozen_stages
         self.use_checkpoint = use_checkpoint
         self.pretrained = pretrained
-        embed_dims = per_stage(embed_dims, "embed_dims")
+        embed_dims = expand(embed_dims, "embed_dims")
         token_dims = list(token_dims) if isinstance(token_dims, (list, tuple)) \
             else [token_dims * 2 ** i for i in range(stages)]
-        ratios = per_stage(downsample_ratios, "downsample_ratios")
-        kernels = per_stage(kernel_size, "kernel_size")
-        rc_heads, nc_heads = per_stage(RC_heads, "RC_heads"), per_stage(NC_heads, "NC_heads")
-        dilations = per_stage(dilations, "dilations")
-        rc_types, nc_types = per_stage(RC_tokens_type, "RC_tokens_type"), per_stage(NC_tokens_type, "NC_tokens_type")
-        rc_groups, nc_groups = per_stage(RC_group, "RC_group"), per_stage(NC_group, "NC_group")
-        depths, mlp_ratios = per_stage(NC_depth, "NC_depth"), per_stage(mlp_ratio, "mlp_ratio")
+        ratios = expand(downsample_ratios, "downsample_ratios")
+        kernels = expand(kernel_size, "kernel_size")
+        rc_heads, nc_heads = expand(RC_heads, "RC_heads"), expand(NC_heads, "NC_heads")
+        if isinstance(dilations, (list, tuple)) and not isinstance(dilations[0], (list, tuple)):
+            dilations = [dilations] * stages  # one stage's dilations, repeated
+        dilations = expand(dilations, "dilations")
+        rc_types, nc_types = expand(RC_tokens_type, "RC_tokens_type"), expand(NC_tokens_type, "NC_tokens_type")
+        rc_groups, nc_groups = expand(RC_group, "RC_group"), expand(NC_group, "NC_group")
+        depths, mlp_ratios = expand(NC_depth, "NC_depth"), expand(mlp_ratio, "mlp_ratio")
         bad = [t for t in nc_types if t != "transformer"]
         if bad:
             raise ValueError(f"ViTAE_S: NC_tokens_type {bad[0]!r} is not supported; use 'transformer'")
         self.pos_drop = nn.Dropout(p=drop_rate)
-        dpr = torch.linspace(0, drop_path_rate, int(sum(depths))).tolist()
+        dpr = stage_drop_path_rates(drop_path_rate, depths)  # upstream's slicing quirk
         layers, stage_size = [], img_size
         for i in range(stages):
-            # upstream slices the rates from the previous stage's depth (not the cumulative depth)
-            start = 0 if i == 0 else depths[i - 1]
-            stage_dpr = dpr[start:start + depths[i]]
             rc = ReductionCell(in_chans, embed_dims[i], token_dims[i], ratios[i], kernels[i], rc_heads[i],
                                dilations[i], rc_types[i], rc_groups[i])
             stage_size //= ratios[i]
@@ -274,7 +258,7 @@ class ViTAE_S(_ViTDetBackbone):
                                        window_size=tuple(window_size) if windowed else (stage_size, stage_size),
                                        windowed=windowed)
                 pcm = conv_pcm([dim, hidden, dim, dim], nc_groups[i], bn_after={0, 1}, act_after={0, 1, 2})
-                cells.append(ViTDetBlock(dim, attn, hidden, drop_rate, stage_dpr[j], norm_layer, pcm=pcm))
+                cells.append(ViTDetBlock(dim, attn, hidden, drop_rate, dpr[i][j], norm_layer, pcm=pcm))
             layers.append(_ViTAEStage(rc, cells))
             in_chans = token_dims[i]
         self.layers = nn.ModuleList(layers)
@@ -282,7 +266,7 @@ class ViTAE_S(_ViTDetBackbone):
         self.norm = norm_layer(token_dims[-1])
         simple_feature_pyramid(self, token_dims[-1])
         self.depth = int(sum(depths)) + stages
-        self.apply(_trunc_normal_init)
+        self.apply(init_linear_and_norm)
         self._freeze_stages()
 
     def frozen_modules(self) -> list[nn.Module]:
@@ -310,16 +294,6 @@ class ViTAE_S(_ViTDetBackbone):
 # --------------------------------------------------------------------------------------------
 # checkpoint conversion
 # --------------------------------------------------------------------------------------------
-def select_state_dict(checkpoint: Mapping, load_ema: bool = True) -> Mapping:
-    """``state_dict_ema`` (if ``load_ema``) > ``state_dict`` > ``model`` > the object itself."""
-    if not isinstance(checkpoint, Mapping):
-        raise RuntimeError(f"checkpoint holds a {type(checkpoint).__name__}, expected a dict / state_dict")
-    for key, wanted in (("state_dict_ema", load_ema), ("state_dict", True), ("model", True)):
-        if wanted and isinstance(checkpoint.get(key), Mapping):
-            return checkpoint[key]
-    return checkpoint
-
-
 def _pos_embed_grid(num_tokens: int) -> tuple[int, bool] | None:
     """Side of the square grid held by ``num_tokens`` pos-embed rows and whether a cls row leads."""
     for extra in (0, 1):
@@ -342,9 +316,7 @@ def convert_vit_state_dict(state_dict: Mapping, grid: tuple[int, int] | None, se
       (align_corners=False) to ``grid``; ``cls_token`` is kept and so reported as unexpected.
     """
     logger = logger or logging.getLogger("mmdet")
-    sd = strip_prefix(state_dict, "module.")
-    if sd and sorted(sd)[0].startswith("encoder"):
-        sd = OrderedDict((k[len("encoder."):], v) for k, v in sd.items() if k.startswith("encoder."))
+    sd = unwrap_moby_encoder(strip_prefix(state_dict, "module."))
     sd = OrderedDict((k, v) for k, v in sd.items()
                      if "relative_position_index" not in k and "relative_position_bias_table" not in k)
     for key in [k for k in sd if k.endswith(".q_bias")]:
@@ -378,7 +350,7 @@ def convert_vitdet_checkpoint(checkpoint: Mapping, model: nn.Module,
                               logger: logging.Logger) -> "OrderedDict[str, torch.Tensor]":
     """Registered converter of ``ViT`` / ``ViTAE`` / ``ViTAE_S``: picks ``state_dict_ema`` (when the model's
     ``load_ema``, default True) > ``state_dict`` > ``model``, then :func:`convert_vit_state_dict`."""
-    state_dict = select_state_dict(checkpoint, getattr(model, "load_ema", True))
+    state_dict = extract_state_dict(checkpoint, prefer_ema=getattr(model, "load_ema", True))
     patch_embed = getattr(model, "patch_embed", None)
     grid = patch_embed.patch_shape if isinstance(patch_embed, PatchEmbed) else None
     separate = [name for name, m in model.named_modules()

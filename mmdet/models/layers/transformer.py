@@ -8,7 +8,7 @@ cache, the relative-position-biased window attention and the pad/roll wrapper ar
 from __future__ import annotations
 
 from collections import OrderedDict
-from typing import Callable
+from typing import Callable, Mapping
 
 import torch
 import torch.nn.functional as F
@@ -53,6 +53,18 @@ class Mlp(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.drop(self.fc2(self.drop(self.act(self.fc1(x)))))
+
+
+def init_linear_and_norm(m: nn.Module) -> None:
+    """Constructor init of one module (for ``model.apply``): Linear trunc-normal(0.02) weight and zero bias;
+    LayerNorm / BatchNorm unit weight and zero bias; other modules untouched."""
+    if isinstance(m, nn.Linear):
+        nn.init.trunc_normal_(m.weight, std=0.02)
+        if m.bias is not None:
+            nn.init.zeros_(m.bias)
+    elif isinstance(m, (nn.LayerNorm, nn.modules.batchnorm._BatchNorm)):
+        nn.init.ones_(m.weight)
+        nn.init.zeros_(m.bias)
 
 
 class FrozenStagesMixin:
@@ -167,6 +179,14 @@ def resize_relative_position_table(table: torch.Tensor, new_len: int) -> torch.T
     grid = table.permute(1, 0).reshape(1, heads, s_old, s_old)
     grid = F.interpolate(grid, size=(s_new, s_new), mode="bicubic", align_corners=False)
     return grid.reshape(heads, new_len).permute(1, 0).contiguous()
+
+
+def unwrap_moby_encoder(state_dict: Mapping) -> Mapping:
+    """MoBY self-supervised layout (first key ``encoder*``): only the online ``encoder.`` branch, prefix removed;
+    any other state_dict is returned as is."""
+    if state_dict and sorted(state_dict)[0].startswith("encoder"):
+        return OrderedDict((k[len("encoder."):], v) for k, v in state_dict.items() if k.startswith("encoder."))
+    return state_dict
 
 
 # ---------------------------------------------------------------------------------------------------------------

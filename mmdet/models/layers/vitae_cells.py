@@ -23,7 +23,6 @@ Pieces, with the official state_dict names they produce:
 """
 from __future__ import annotations
 
-import contextlib
 import functools
 import logging
 import math
@@ -33,11 +32,13 @@ from typing import Mapping, Sequence
 
 import torch
 import torch.nn.functional as F
-import torch.utils.checkpoint as torch_checkpoint
 from torch import nn
 
-from .transformer import (DropPath, FrozenStagesMixin, Mlp, attention_with_bias, relative_position_index,
-                          resize_relative_position_table)
+from mmdet.engine.checkpoint import extract_state_dict
+
+from .transformer import (DropPath, FrozenStagesMixin, Mlp, attention_with_bias, init_linear_and_norm,
+                          relative_position_index, resize_relative_position_table, unwrap_moby_encoder)
+from .vitdet_blocks import checkpoint_block
 
 # --------------------------------------------------------------------------- argument helpers
 
@@ -467,26 +468,10 @@ class NormalCell(nn.Module):
         return x + self.drop_path(self.mlp(self.norm2(x)))
 
 
-@contextlib.contextmanager
-def preserved_batchnorm_stats(module: nn.Module):
-    """Restore BatchNorm running stats after the block (checkpoint recomputation must not update them twice)."""
-    saved = [(m, m.running_mean.clone(), m.running_var.clone(), m.num_batches_tracked.clone())
-             for m in module.modules()
-             if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.training and m.track_running_stats]
-    try:
-        yield
-    finally:
-        with torch.no_grad():
-            for m, mean, var, count in saved:
-                m.running_mean.copy_(mean)
-                m.running_var.copy_(var)
-                m.num_batches_tracked.copy_(count)
-
-
 class ViTAEStage(nn.Module):
     """One stage (official ``BasicLayer``): a reduction cell ``RC`` then ``NC`` normal cells.
 
-    With ``use_checkpoint`` each normal cell runs under ``torch.utils.checkpoint``
+    With ``use_checkpoint`` each normal cell runs under :func:`~.vitdet_blocks.checkpoint_block`
     (``use_reentrant=False``); the recomputation keeps BatchNorm running stats unchanged.
 
     Shape: ``(B, C_in, H, W)`` -> ``(B, H / ds, W / ds, token_dims)``.
@@ -501,17 +486,8 @@ class ViTAEStage(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.RC(x)
         for cell in self.NC:
-            if self.use_checkpoint and torch.is_grad_enabled():
-                x = torch_checkpoint.checkpoint(
-                    cell, x, use_reentrant=False,
-                    context_fn=functools.partial(_recompute_contexts, cell))
-            else:
-                x = cell(x)
+            x = checkpoint_block(cell, x) if self.use_checkpoint and torch.is_grad_enabled() else cell(x)
         return x
-
-
-def _recompute_contexts(cell: nn.Module):
-    return contextlib.nullcontext(), preserved_batchnorm_stats(cell)
 
 
 # --------------------------------------------------------------------------- backbone base
@@ -542,18 +518,8 @@ class ViTAEv2Base(FrozenStagesMixin, nn.Module):
                              f"(number of leading stages to freeze)")
         self.frozen_stages = frozen_stages
         self.load_ema = load_ema
-        self.apply(self._init_module)
+        self.apply(init_linear_and_norm)
         self._freeze_stages()
-
-    @staticmethod
-    def _init_module(m: nn.Module) -> None:
-        if isinstance(m, nn.Linear):
-            nn.init.trunc_normal_(m.weight, std=0.02)
-            if m.bias is not None:
-                nn.init.zeros_(m.bias)
-        elif isinstance(m, (nn.LayerNorm, nn.modules.batchnorm._BatchNorm)):
-            nn.init.ones_(m.weight)
-            nn.init.zeros_(m.bias)
 
     def frozen_modules(self) -> list[nn.Module]:
         return list(self.layers[:max(self.frozen_stages, 0)])
@@ -590,17 +556,6 @@ class ViTAEv2Base(FrozenStagesMixin, nn.Module):
 # --------------------------------------------------------------------------- checkpoint conversion
 
 
-def _select_section(checkpoint: Mapping, load_ema: bool, logger: logging.Logger) -> Mapping:
-    if not isinstance(checkpoint, Mapping):
-        raise RuntimeError(f"checkpoint holds a {type(checkpoint).__name__}, expected a dict / state_dict")
-    order = (["state_dict_ema"] if load_ema else []) + ["state_dict", "model"]
-    for name in order:
-        if isinstance(checkpoint.get(name), Mapping):
-            logger.info(f"loading from {name}")
-            return checkpoint[name]
-    return checkpoint
-
-
 def convert_official_vitae_checkpoint(checkpoint: Mapping, model: nn.Module,
                                       logger: logging.Logger) -> "OrderedDict[str, torch.Tensor]":
     """Official ViTAEv2 / VSA checkpoint (classification or detection) -> ``model``'s state_dict keys.
@@ -611,10 +566,8 @@ def convert_official_vitae_checkpoint(checkpoint: Mapping, model: nn.Module,
     * ignored (and logged): ``head.*`` and ``relative_position_index`` buffers the model lacks or builds
       with another shape (the model keeps its own index).
     """
-    state_dict = _select_section(checkpoint, getattr(model, "load_ema", True), logger)
-    state_dict = OrderedDict((k[7:] if k.startswith("module.") else k, v) for k, v in state_dict.items())
-    if state_dict and sorted(state_dict)[0].startswith("encoder"):
-        state_dict = OrderedDict((k[8:], v) for k, v in state_dict.items() if k.startswith("encoder."))
+    state_dict = unwrap_moby_encoder(extract_state_dict(checkpoint, prefer_ema=getattr(model, "load_ema", True),
+                                                               logger=logger))
     if not any(k.startswith("layers.") for k in state_dict) and any(k.startswith("backbone.") for k in state_dict):
         state_dict = OrderedDict((k[9:], v) for k, v in state_dict.items() if k.startswith("backbone."))
     own = model.state_dict()
