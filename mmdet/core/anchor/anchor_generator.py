@@ -6,12 +6,9 @@ from typing import Sequence
 
 import numpy as np
 import torch
+from torch.nn.modules.utils import _pair
 
 from mmdet.registry import ANCHOR_GENERATORS
-
-
-def _pair(x) -> tuple:
-    return tuple(x) if isinstance(x, (tuple, list)) else (x, x)
 
 
 @ANCHOR_GENERATORS.register_module()

@@ -9,7 +9,7 @@ from torch import nn
 
 from mmdet.registry import LOSSES
 
-from .utils import weight_reduce_loss
+from .utils import resolve_reduction, weight_reduce_loss
 
 _DEFAULT_IGNORE = -100
 
@@ -141,9 +141,7 @@ class CrossEntropyLoss(nn.Module):
                 avg_factor: float | None = None, reduction_override: str | None = None,
                 ignore_index: int | None = None, **kwargs) -> torch.Tensor:
         """Loss of ``cls_score`` against ``label`` (see the criterion functions for shapes)."""
-        if reduction_override not in (None, "none", "mean", "sum"):
-            raise ValueError(f"reduction_override must be None/'none'/'mean'/'sum', got {reduction_override!r}")
-        reduction = reduction_override if reduction_override else self.reduction
+        reduction = resolve_reduction(reduction_override, self.reduction)
         if ignore_index is None:
             ignore_index = self.ignore_index
         class_weight = (cls_score.new_tensor(self.class_weight, device=cls_score.device)

@@ -9,7 +9,7 @@ from torch import nn
 from mmdet.core.bbox.iou_calculators import bbox_overlaps
 from mmdet.registry import LOSSES
 
-from .utils import weighted_loss
+from .utils import resolve_reduction, weighted_loss
 
 
 @weighted_loss
@@ -49,9 +49,7 @@ class _BoxOverlapLoss(nn.Module):
     def forward(self, pred: torch.Tensor, target: torch.Tensor, weight: torch.Tensor | None = None,
                 avg_factor: float | None = None, reduction_override: str | None = None, **kwargs) -> torch.Tensor:
         """``pred``, ``target``: ``(N, 4)`` boxes; ``weight``: ``(N,)`` or ``(N, 4)`` (averaged over the 4)."""
-        if reduction_override not in (None, "none", "mean", "sum"):
-            raise ValueError(f"reduction_override must be None/'none'/'mean'/'sum', got {reduction_override!r}")
-        reduction = reduction_override if reduction_override else self.reduction
+        reduction = resolve_reduction(reduction_override, self.reduction)
         if weight is not None and not torch.any(weight > 0) and reduction != "none":
             if pred.dim() == weight.dim() + 1:
                 weight = weight.unsqueeze(1)

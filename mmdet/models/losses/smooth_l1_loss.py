@@ -6,7 +6,7 @@ from torch import nn
 
 from mmdet.registry import LOSSES
 
-from .utils import weighted_loss
+from .utils import resolve_reduction, weighted_loss
 
 
 def _check_pair(pred: torch.Tensor, target: torch.Tensor, name: str) -> None:
@@ -49,9 +49,7 @@ class _RegressionLoss(nn.Module):
     def forward(self, pred: torch.Tensor, target: torch.Tensor, weight: torch.Tensor | None = None,
                 avg_factor: float | None = None, reduction_override: str | None = None, **kwargs) -> torch.Tensor:
         """``pred``, ``target``, ``weight``: same shape, e.g. ``(N, 4)``."""
-        if reduction_override not in (None, "none", "mean", "sum"):
-            raise ValueError(f"reduction_override must be None/'none'/'mean'/'sum', got {reduction_override!r}")
-        reduction = reduction_override if reduction_override else self.reduction
+        reduction = resolve_reduction(reduction_override, self.reduction)
         return self.loss_weight * self.element_loss(pred, target, weight, reduction=reduction,
                                                     avg_factor=avg_factor, **self._element_loss_kwargs(), **kwargs)
 

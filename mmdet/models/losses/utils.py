@@ -19,6 +19,13 @@ def reduce_loss(loss: torch.Tensor, reduction: str) -> torch.Tensor:
     return loss
 
 
+def resolve_reduction(reduction_override: str | None, default: str) -> str:
+    """A loss module's ``reduction_override`` argument (checked) or, when None/empty, its ``default``."""
+    if reduction_override not in (None, *_REDUCTIONS):
+        raise ValueError(f"reduction_override must be None/'none'/'mean'/'sum', got {reduction_override!r}")
+    return reduction_override if reduction_override else default
+
+
 def weight_reduce_loss(loss: torch.Tensor, weight: torch.Tensor | None = None, reduction: str = "mean",
                        avg_factor: float | None = None) -> torch.Tensor:
     """Multiply by element weights, then reduce.

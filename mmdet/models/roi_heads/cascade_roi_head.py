@@ -1,7 +1,6 @@
 """``CascadeRoIHead``: multi-stage box refinement with per-stage assigners, coders and mask heads."""
 from __future__ import annotations
 
-import numpy as np
 import torch
 from torch import nn
 
@@ -12,8 +11,8 @@ from mmdet.registry import HEADS
 
 from .base_roi_head import BaseRoIHead
 from .standard_roi_head import assign_and_sample
-from .test_mixins import (aug_masks_of_detections, empty_detections, masks_of_detections, rois_in_view,
-                          scale_factor_tensor)
+from .test_mixins import (aug_bbox_results, aug_masks_of_detections, detections_per_image, empty_detections,
+                          masks_of_detections, rois_in_view)
 
 __all__ = ["CascadeRoIHead"]
 
@@ -177,27 +176,16 @@ class CascadeRoIHead(BaseRoIHead):
 
     def simple_test(self, x, proposal_list, img_metas, rescale: bool = False) -> list:
         """Per image ``bbox_results`` or ``(bbox_results, segm_results)`` (mmdetection 2.x cascade test)."""
-        num_imgs = len(proposal_list)
         num_classes = self.bbox_head[-1].num_classes
         rois = bbox2roi(proposal_list)
         if rois.shape[0] == 0:
-            bbox_results = [[np.zeros((0, 5), dtype=np.float32) for _ in range(num_classes)]
-                            for _ in range(num_imgs)]
-            if self.with_mask:
-                return [(b, [[] for _ in range(self.mask_head[-1].num_classes)]) for b in bbox_results]
-            return bbox_results
-        num_per_img = tuple(len(p) for p in proposal_list)
-        cls_score, rois, bbox_pred = self._stage_scores_and_rois(x, rois, img_metas, num_per_img)
-        det_bboxes, det_labels = [], []
-        for r, s, p, meta in zip(rois.split(num_per_img), cls_score.split(num_per_img), bbox_pred.split(num_per_img),
-                                 img_metas):
-            if r.shape[0] == 0:
-                det_bbox, det_label = empty_detections(r.device)
-            else:
-                det_bbox, det_label = self.bbox_head[-1].get_bboxes(r, s, p, meta["img_shape"], meta["scale_factor"],
-                                                                    rescale=rescale, cfg=self.test_cfg)
-            det_bboxes.append(det_bbox)
-            det_labels.append(det_label)
+            dets = [empty_detections(rois.device) for _ in proposal_list]
+            det_bboxes, det_labels = [d[0] for d in dets], [d[1] for d in dets]
+        else:
+            num_per_img = tuple(len(p) for p in proposal_list)
+            cls_score, rois, bbox_pred = self._stage_scores_and_rois(x, rois, img_metas, num_per_img)
+            det_bboxes, det_labels = detections_per_image(self.bbox_head[-1], rois, cls_score, bbox_pred, num_per_img,
+                                                          img_metas, rescale, self.test_cfg)
         bbox_results = [bbox2result(b, l, num_classes) for b, l in zip(det_bboxes, det_labels)]
         if not self.with_mask:
             return bbox_results
@@ -230,12 +218,7 @@ class CascadeRoIHead(BaseRoIHead):
             merged_bboxes, merged_scores = merge_aug_bboxes(aug_bboxes, aug_scores, img_metas, self.test_cfg)
             det_bboxes, det_labels = multiclass_nms(merged_bboxes, merged_scores, self.test_cfg["score_thr"],
                                                     self.test_cfg["nms"], self.test_cfg["max_per_img"])
-        if rescale:
-            out_bboxes = det_bboxes
-        else:
-            out_bboxes = det_bboxes.clone()
-            out_bboxes[:, :4] *= scale_factor_tensor(img_metas[0][0]["scale_factor"], det_bboxes)
-        bbox_results = bbox2result(out_bboxes, det_labels, num_classes)
+        bbox_results = aug_bbox_results(det_bboxes, det_labels, img_metas, rescale, num_classes)
         if not self.with_mask:
             return [bbox_results]
         segm = aug_masks_of_detections(

@@ -8,7 +8,7 @@ from mmdet.models.builder import build_head, build_roi_extractor
 from mmdet.registry import HEADS
 
 from .base_roi_head import BaseRoIHead
-from .test_mixins import BBoxTestMixin, MaskTestMixin, scale_factor_tensor
+from .test_mixins import BBoxTestMixin, MaskTestMixin, aug_bbox_results
 
 __all__ = ["StandardRoIHead", "assign_and_sample"]
 
@@ -140,12 +140,7 @@ class StandardRoIHead(BBoxTestMixin, MaskTestMixin, BaseRoIHead):
         """TTA for one image (``x``: per-view features, ``img_metas``: per-view ``[meta]``); boxes are merged in
         original-image coordinates (scaled into view 0 when ``rescale=False``)."""
         det_bboxes, det_labels = self.aug_test_bboxes(x, img_metas, proposal_list, self.test_cfg)
-        if rescale:
-            out_bboxes = det_bboxes
-        else:
-            out_bboxes = det_bboxes.clone()
-            out_bboxes[:, :4] *= scale_factor_tensor(img_metas[0][0]["scale_factor"], det_bboxes)
-        bbox_results = bbox2result(out_bboxes, det_labels, self.bbox_head.num_classes)
+        bbox_results = aug_bbox_results(det_bboxes, det_labels, img_metas, rescale, self.bbox_head.num_classes)
         if not self.with_mask:
             return [bbox_results]
         return [(bbox_results, self.aug_test_mask(x, img_metas, det_bboxes, det_labels))]

@@ -6,16 +6,16 @@ from typing import Callable
 import numpy as np
 import torch
 
-from mmdet.core.bbox import bbox2roi, bbox_mapping
+from mmdet.core.bbox import bbox2result, bbox2roi, bbox_mapping
 from mmdet.core.post_processing import merge_aug_bboxes, merge_aug_masks, multiclass_nms
 
 __all__ = ["BBoxTestMixin", "MaskTestMixin", "empty_detections", "scale_factor_tensor", "rois_in_view",
-           "masks_of_detections", "aug_masks_of_detections"]
+           "detections_per_image", "aug_bbox_results", "masks_of_detections", "aug_masks_of_detections"]
 
 
-def empty_detections(device: torch.device, num: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+def empty_detections(device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
     """``(det_bboxes (0, 5), det_labels (0,))`` on ``device``."""
-    return torch.zeros(num, 5, device=device), torch.zeros(num, dtype=torch.long, device=device)
+    return torch.zeros(0, 5, device=device), torch.zeros(0, dtype=torch.long, device=device)
 
 
 def scale_factor_tensor(scale_factor, like: torch.Tensor) -> torch.Tensor:
@@ -30,6 +30,34 @@ def rois_in_view(boxes: torch.Tensor, meta: dict) -> torch.Tensor:
     (its ``scale_factor``, ``flip`` and ``flip_direction``), clipped to its ``img_shape``."""
     return bbox2roi([bbox_mapping(boxes[:, :4], meta["img_shape"], meta["scale_factor"], meta["flip"],
                                   meta.get("flip_direction", "horizontal"))])
+
+
+def detections_per_image(bbox_head, rois: torch.Tensor, cls_score: torch.Tensor, bbox_pred: torch.Tensor,
+                         num_per_img: tuple[int, ...], img_metas: list[dict], rescale: bool, rcnn_test_cfg
+                         ) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+    """Split a batch's head outputs per image and run ``bbox_head.get_bboxes`` (decode + NMS) on each:
+    per image ``det_bboxes (n, 5)`` and ``det_labels (n,)`` (empty for an image without RoIs)."""
+    det_bboxes, det_labels = [], []
+    for r, s, p, meta in zip(rois.split(num_per_img, 0), cls_score.split(num_per_img, 0),
+                             bbox_pred.split(num_per_img, 0), img_metas):
+        if r.shape[0] == 0:
+            det_bbox, det_label = empty_detections(rois.device)
+        else:
+            det_bbox, det_label = bbox_head.get_bboxes(r, s, p, meta["img_shape"], meta["scale_factor"],
+                                                       rescale=rescale, cfg=rcnn_test_cfg)
+        det_bboxes.append(det_bbox)
+        det_labels.append(det_label)
+    return det_bboxes, det_labels
+
+
+def aug_bbox_results(det_bboxes: torch.Tensor, det_labels: torch.Tensor, img_metas: list[list[dict]],
+                     rescale: bool, num_classes: int) -> list:
+    """``bbox2result`` of TTA detections merged in original-image coordinates (scaled into view 0 when
+    ``rescale=False``)."""
+    if not rescale:
+        det_bboxes = det_bboxes.clone()
+        det_bboxes[:, :4] *= scale_factor_tensor(img_metas[0][0]["scale_factor"], det_bboxes)
+    return bbox2result(det_bboxes, det_labels, num_classes)
 
 
 def masks_of_detections(det_bboxes: list[torch.Tensor], det_labels: list[torch.Tensor], img_metas: list[dict],
@@ -91,21 +119,8 @@ class BBoxTestMixin:
             dets = [empty_detections(rois.device) for _ in proposals]
             return [d[0] for d in dets], [d[1] for d in dets]
         bbox_results = self._bbox_forward(x, rois)
-        num_per_img = tuple(len(p) for p in proposals)
-        rois_per_img = rois.split(num_per_img, 0)
-        cls_scores = bbox_results["cls_score"].split(num_per_img, 0)
-        bbox_preds = bbox_results["bbox_pred"].split(num_per_img, 0)
-        det_bboxes, det_labels = [], []
-        for i, meta in enumerate(img_metas):
-            if rois_per_img[i].shape[0] == 0:
-                det_bbox, det_label = empty_detections(rois.device)
-            else:
-                det_bbox, det_label = self.bbox_head.get_bboxes(
-                    rois_per_img[i], cls_scores[i], bbox_preds[i], meta["img_shape"], meta["scale_factor"],
-                    rescale=rescale, cfg=rcnn_test_cfg)
-            det_bboxes.append(det_bbox)
-            det_labels.append(det_label)
-        return det_bboxes, det_labels
+        return detections_per_image(self.bbox_head, rois, bbox_results["cls_score"], bbox_results["bbox_pred"],
+                                    tuple(len(p) for p in proposals), img_metas, rescale, rcnn_test_cfg)
 
     def aug_test_bboxes(self, feats: list, img_metas: list[list[dict]], proposal_list: list[torch.Tensor],
                         rcnn_test_cfg) -> tuple[torch.Tensor, torch.Tensor]:
