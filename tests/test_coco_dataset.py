@@ -200,3 +200,13 @@ def test_build_dataloader_batches_and_worker_seeding(coco_train):
 
 def test_repr(coco_train):
     assert repr(coco_train).startswith("Train dataset CocoDataset with 80 images, 80 classes")
+
+
+def test_cat2imgs_is_keyed_by_label_for_coco_category_ids(coco_train):
+    # COCO category ids go up to 90; labels are 0..79. Every image appears under each label it contains.
+    cat2imgs = coco_train.get_cat2imgs()
+    assert sorted(cat2imgs) == list(range(80))
+    for idx in (0, 5, len(coco_train) - 1):
+        for label in set(coco_train.get_ann_info(idx)["labels"].tolist()):
+            assert idx in cat2imgs[label]
+    assert max(max(coco_train.get_cat_ids(i)) for i in range(len(coco_train))) > 80   # really COCO ids

@@ -46,16 +46,12 @@ def init_detector(config, checkpoint: str | None = None, device: str = "cpu", cf
 
 
 def _classes_from_config(config: Config) -> Sequence[str]:
-    from mmdet.datasets import DATASETS
+    from mmdet.datasets import DATASETS, CustomDataset
     test_cfg = config.data.test
     if isinstance(test_cfg, (list, tuple)):
         test_cfg = test_cfg[0]
     if test_cfg.get("classes") is not None:
-        classes = test_cfg["classes"]
-        if isinstance(classes, str):
-            with open(classes) as f:
-                return [line.strip() for line in f if line.strip()]
-        return list(classes)
+        return list(CustomDataset.get_classes(test_cfg["classes"]))
     dataset_cls = DATASETS.get(test_cfg["type"])
     return list(getattr(dataset_cls, "CLASSES", None) or [])
 
@@ -92,5 +88,4 @@ def inference_detector(model, imgs):
 
 def show_result_pyplot(model, img, result, score_thr: float = 0.3, title: str = "result", out_file: str | None = None):
     """Draw ``result`` on ``img`` (path or BGR array); save to ``out_file`` or return the drawn BGR array."""
-    drawn = model.show_result(img, result, score_thr=score_thr, show=False, out_file=out_file)
-    return drawn
+    return model.show_result(img, result, score_thr=score_thr, show=False, out_file=out_file)

@@ -92,6 +92,17 @@ def parse_det_result(result) -> tuple[np.ndarray, np.ndarray, list | None]:
     return bboxes, labels, segms
 
 
+def _read_image(img, caller: str):
+    """``img`` itself, or the BGR image read from it when it is a path."""
+    if not isinstance(img, (str, os.PathLike)):
+        return img
+    path = str(img)
+    loaded = cv2.imread(path)
+    if loaded is None:
+        raise FileNotFoundError(f"{caller}: cannot read image {path}")
+    return loaded
+
+
 def _bgr(rgb: Sequence[int]) -> tuple[int, int, int]:
     return int(rgb[2]), int(rgb[1]), int(rgb[0])
 
@@ -129,12 +140,7 @@ def imshow_det_bboxes(img, bboxes=None, labels=None, segms=None, class_names: Se
     Returns:
         The drawn BGR uint8 image ``(H, W, 3)``.
     """
-    if isinstance(img, (str, os.PathLike)):
-        path = str(img)
-        img = cv2.imread(path)
-        if img is None:
-            raise FileNotFoundError(f"imshow_det_bboxes: cannot read image {path}")
-    img = np.ascontiguousarray(np.array(img, dtype=np.uint8, copy=True))
+    img = np.ascontiguousarray(np.array(_read_image(img, "imshow_det_bboxes"), dtype=np.uint8, copy=True))
     if img.ndim != 3 or img.shape[2] != 3:
         raise ValueError(f"img must be (H, W, 3) BGR, got shape {img.shape}")
     height, width = img.shape[:2]
@@ -196,11 +202,7 @@ def imshow_gt_det_bboxes(img, annotation: dict, result, class_names: Sequence[st
         overlay_gt_pred: True draws both on one image; False stacks the ground truth above the detections.
     Returns: the drawn BGR image (``(2H, W, 3)`` when not overlaid).
     """
-    if isinstance(img, (str, os.PathLike)):
-        path = str(img)
-        img = cv2.imread(path)
-        if img is None:
-            raise FileNotFoundError(f"imshow_gt_det_bboxes: cannot read image {path}")
+    img = _read_image(img, "imshow_gt_det_bboxes")
     gt_masks = annotation.get("gt_masks")
     if gt_masks is not None and hasattr(gt_masks, "to_ndarray"):
         gt_masks = gt_masks.to_ndarray()

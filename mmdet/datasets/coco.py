@@ -201,16 +201,16 @@ class CocoDataset(CustomDataset):
             return f"box {box} lies outside the {img['width']}x{img['height']} image", None
         return _segmentation_fault(ann.get("segmentation"), img["height"], img["width"])
 
-    def get_ann_info(self, idx: int) -> dict:
+    def _kept_anns(self, idx: int) -> list[dict]:
+        """The annotations of image ``idx`` that loading did not drop."""
         img_id = self.data_infos[idx]["id"]
-        anns = [self.coco.anns[i] for i in self.coco.getAnnIds(imgIds=[img_id])
-                if i not in self._dropped_ann_ids]
-        return self._parse_ann_info(self.data_infos[idx], anns)
+        return [self.coco.anns[i] for i in self.coco.getAnnIds(imgIds=[img_id]) if i not in self._dropped_ann_ids]
+
+    def get_ann_info(self, idx: int) -> dict:
+        return self._parse_ann_info(self.data_infos[idx], self._kept_anns(idx))
 
     def get_cat_ids(self, idx: int) -> list[int]:
-        img_id = self.data_infos[idx]["id"]
-        return [self.coco.anns[i]["category_id"] for i in self.coco.getAnnIds(imgIds=[img_id])
-                if i not in self._dropped_ann_ids]
+        return [ann["category_id"] for ann in self._kept_anns(idx)]
 
     def _filter_imgs(self, min_size: int = 32) -> list[int]:
         """Images with a (non-dropped) annotation of a selected class (if ``filter_empty_gt``) and min side >=
@@ -229,16 +229,17 @@ class CocoDataset(CustomDataset):
         return valid_inds
 
     def _parse_ann_info(self, img_info: dict, ann_info: list[dict]) -> dict:
-        """Annotations of one image -> ``bboxes`` (n, 4) float32, ``labels`` (n,) int64, ``bboxes_ignore``
-        (crowd), ``masks`` (segmentations of the kept boxes), ``seg_map``."""
+        """Validated annotations of one image -> ``bboxes`` (n, 4) float32, ``labels`` (n,) int64,
+        ``bboxes_ignore`` (crowd), ``masks`` (segmentations of the kept boxes), ``seg_map``.
+
+        Boxes outside the image were already dropped by :meth:`_annotation_fault`; mmdet's remaining filters
+        (area > 0, ``w, h >= 1``, selected category) apply here."""
         boxes, labels, boxes_ignore, masks = [], [], [], []
         for ann in ann_info:
             if ann.get("ignore", False):
                 continue
             x1, y1, w, h = ann["bbox"]
-            inter_w = max(0, min(x1 + w, img_info["width"]) - max(x1, 0))
-            inter_h = max(0, min(y1 + h, img_info["height"]) - max(y1, 0))
-            if inter_w * inter_h == 0 or ann.get("area", w * h) <= 0 or w < 1 or h < 1:
+            if ann.get("area", w * h) <= 0 or w < 1 or h < 1:
                 continue
             if ann["category_id"] not in self.cat2label:
                 continue

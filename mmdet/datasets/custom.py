@@ -28,6 +28,7 @@ from mmdet.registry import DATASETS
 from mmdet.utils.logger import get_root_logger
 
 from .pipelines import Compose, SampleLoadError
+from .pipelines.loading import check_disk_backend
 
 
 class TooManyBadSamplesError(RuntimeError):
@@ -76,9 +77,7 @@ class CustomDataset(Dataset):
     def __init__(self, ann_file, pipeline, classes=None, data_root=None, img_prefix="", seg_prefix=None,
                  seg_suffix=".png", proposal_file=None, test_mode=False, filter_empty_gt=True,
                  file_client_args=None, max_bad_sample_ratio=0.1):
-        backend = (file_client_args or {}).get("backend", "disk")
-        if backend != "disk":
-            raise ValueError(f"file_client_args backend {backend!r} is not supported; only local files are")
+        check_disk_backend(file_client_args)
         if not 0 <= max_bad_sample_ratio <= 1:
             raise ValueError(f"max_bad_sample_ratio must lie in [0, 1], got {max_bad_sample_ratio}")
         self.data_root = data_root
@@ -224,13 +223,17 @@ class CustomDataset(Dataset):
         raise ValueError(f"classes must be None, a tuple/list of names or a text file path, got {type(classes).__name__}")
 
     def get_cat2imgs(self) -> dict[int, list[int]]:
-        """Label -> indices of the images that contain it."""
+        """Label (0 .. len(CLASSES) - 1) -> indices of the images that contain it.
+
+        Read from ``get_ann_info(i)['labels']``: ``get_cat_ids`` returns dataset category ids (COCO's 1..90 for
+        :class:`CocoDataset`, as mmdetection 2.x), which are not labels.
+        """
         if self.CLASSES is None:
             raise ValueError("get_cat2imgs needs CLASSES (pass classes=...)")
         cat2imgs = {i: [] for i in range(len(self.CLASSES))}
         for i in range(len(self)):
-            for cat_id in set(self.get_cat_ids(i)):
-                cat2imgs[cat_id].append(i)
+            for label in set(self.get_ann_info(i)["labels"].tolist()):
+                cat2imgs[int(label)].append(i)
         return cat2imgs
 
     def __repr__(self) -> str:

@@ -84,7 +84,8 @@ def sample_to_drawable(item: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray, 
     labels = np.asarray(_unwrap(item["gt_labels"]), dtype=np.int64).reshape(-1)
     masks = _unwrap(item.get("gt_masks"))
     if masks is not None:
-        masks = masks.to_ndarray().astype(bool) if hasattr(masks, "to_ndarray") else np.asarray(masks, bool)
+        from mmdet.core.mask import mask2ndarray
+        masks = mask2ndarray(masks).astype(bool)
         masks = masks[:, :img.shape[0], :img.shape[1]]
     return img, bboxes, labels, masks, str(filename)
 

@@ -317,10 +317,14 @@ class BitmapMasks(BaseInstanceMasks):
         return cls((rng.rand(num_masks, height, width) > 0.1).astype(dtype), height, width)
 
 
+def polygons_to_rle(polygons: Sequence[np.ndarray], height: int, width: int) -> dict:
+    """The union of the polygons of one instance as one compressed RLE (pycocotools)."""
+    return mask_utils.merge(mask_utils.frPyObjects([np.asarray(p, dtype=np.float64) for p in polygons], height, width))
+
+
 def polygon_to_bitmap(polygons: Sequence[np.ndarray], height: int, width: int) -> np.ndarray:
     """Rasterise the polygons of one instance (their union) to an ``(H, W)`` bool mask with pycocotools."""
-    rles = mask_utils.frPyObjects([np.asarray(p, dtype=np.float64) for p in polygons], height, width)
-    return mask_utils.decode(mask_utils.merge(rles)).astype(bool)
+    return mask_utils.decode(polygons_to_rle(polygons, height, width)).astype(bool)
 
 
 def _clip_polygon_to_box(poly: np.ndarray, x1: float, y1: float, x2: float, y2: float) -> np.ndarray:

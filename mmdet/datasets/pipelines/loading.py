@@ -7,12 +7,14 @@ import numpy as np
 import pycocotools.mask as mask_utils
 
 from mmdet.core.mask import BitmapMasks, PolygonMasks
+from mmdet.core.mask.structures import polygons_to_rle
 from mmdet.registry import PIPELINES
 
 from .image_ops import SampleLoadError, exif_orientation, imread
 
 
-def _check_disk_backend(file_client_args: dict | None) -> None:
+def check_disk_backend(file_client_args: dict | None) -> None:
+    """Reject ``file_client_args`` naming a storage backend other than local files."""
     backend = (file_client_args or {}).get("backend", "disk")
     if backend != "disk":
         raise ValueError(f"file_client_args backend {backend!r} is not supported; only local files "
@@ -28,7 +30,7 @@ def valid_polygons(polygons) -> list[np.ndarray]:
 def segmentation_to_rle(segm, height: int, width: int) -> dict:
     """One COCO segmentation (polygon list, uncompressed RLE or compressed RLE) -> compressed RLE."""
     if isinstance(segm, list):
-        return mask_utils.merge(mask_utils.frPyObjects(valid_polygons(segm), height, width))
+        return polygons_to_rle(valid_polygons(segm), height, width)
     if isinstance(segm, dict) and isinstance(segm.get("counts"), list):
         return mask_utils.frPyObjects(segm, height, width)
     return segm
@@ -51,7 +53,7 @@ class LoadImageFromFile:
 
     def __init__(self, to_float32: bool = False, color_type: str = "color", channel_order: str = "bgr",
                  file_client_args: dict | None = None):
-        _check_disk_backend(file_client_args)
+        check_disk_backend(file_client_args)
         self.to_float32 = to_float32
         self.color_type = color_type
         self.channel_order = channel_order
@@ -114,7 +116,7 @@ class LoadAnnotations:
     def __init__(self, with_bbox: bool = True, with_label: bool = True, with_mask: bool = False,
                  with_seg: bool = False, poly2mask: bool = True, denorm_bbox: bool = False,
                  file_client_args: dict | None = None):
-        _check_disk_backend(file_client_args)
+        check_disk_backend(file_client_args)
         self.with_bbox = with_bbox
         self.with_label = with_label
         self.with_mask = with_mask
@@ -153,14 +155,16 @@ class LoadAnnotations:
 
     def _load_masks(self, results: dict) -> None:
         h, w = results["img_info"]["height"], results["img_info"]["width"]
-        segms = results["ann_info"]["masks"]
+        # polygon lists are reduced to their usable polygons once, here
+        segms = [valid_polygons(s) if isinstance(s, list) else s for s in results["ann_info"]["masks"]]
         filename = results.get("filename", results["img_info"].get("filename"))
-        if any(s is None or (isinstance(s, list) and not valid_polygons(s)) for s in segms):
+        if any(s is None or (isinstance(s, list) and not s) for s in segms):
             raise ValueError(f"'{filename}': an annotation has no usable segmentation; with_mask=True needs "
                              f"one for every instance (set with_mask=False to train boxes only)")
         if self.poly2mask:
             if segms:
-                rles = [segmentation_to_rle(s, h, w) for s in segms]
+                rles = [polygons_to_rle(s, h, w) if isinstance(s, list) else segmentation_to_rle(s, h, w)
+                        for s in segms]
                 masks = mask_utils.decode(rles).transpose(2, 0, 1)  # (n, H, W) view of the Fortran (H, W, n)
             else:
                 masks = []
@@ -168,7 +172,7 @@ class LoadAnnotations:
         else:
             if any(not isinstance(s, list) for s in segms):
                 raise ValueError(f"'{filename}': RLE masks cannot be kept as polygons; use poly2mask=True")
-            results["gt_masks"] = PolygonMasks([valid_polygons(s) for s in segms], h, w)
+            results["gt_masks"] = PolygonMasks(segms, h, w)
         results["mask_fields"].append("gt_masks")
 
     def _load_semantic_seg(self, results: dict) -> None:

@@ -30,6 +30,13 @@ def as_scale_list(img_scale) -> list[tuple[int, int]] | None:
     return [tuple(s) for s in scales]
 
 
+def clip_bboxes_(bboxes: np.ndarray, img_shape: tuple) -> np.ndarray:
+    """Clip ``(n, 4)`` boxes in place to an image of ``img_shape = (h, w[, c])``; returns them."""
+    bboxes[:, 0::2] = np.clip(bboxes[:, 0::2], 0, img_shape[1])
+    bboxes[:, 1::2] = np.clip(bboxes[:, 1::2], 0, img_shape[0])
+    return bboxes
+
+
 @PIPELINES.register_module()
 class Resize:
     """Resize images, boxes, masks and semantic maps (mmdet 2.x ``Resize``).
@@ -110,13 +117,9 @@ class Resize:
             results["keep_ratio"] = self.keep_ratio
 
     def _resize_bboxes(self, results: dict) -> None:
-        h, w = results["img_shape"][:2]
         for key in results.get("bbox_fields", []):
             bboxes = results[key] * results["scale_factor"]
-            if self.bbox_clip_border:
-                bboxes[:, 0::2] = np.clip(bboxes[:, 0::2], 0, w)
-                bboxes[:, 1::2] = np.clip(bboxes[:, 1::2], 0, h)
-            results[key] = bboxes
+            results[key] = clip_bboxes_(bboxes, results["img_shape"]) if self.bbox_clip_border else bboxes
 
     def _resize_masks(self, results: dict) -> None:
         for key in results.get("mask_fields", []):
@@ -380,8 +383,7 @@ class RandomCrop:
         for key in results.get("bbox_fields", []):
             bboxes = results[key] - offset
             if self.bbox_clip_border:
-                bboxes[:, 0::2] = np.clip(bboxes[:, 0::2], 0, img_shape[1])
-                bboxes[:, 1::2] = np.clip(bboxes[:, 1::2], 0, img_shape[0])
+                clip_bboxes_(bboxes, img_shape)
             valid = (bboxes[:, 2] > bboxes[:, 0]) & (bboxes[:, 3] > bboxes[:, 1])
             if key == "gt_bboxes" and not valid.any() and not self.allow_negative_crop:
                 return None

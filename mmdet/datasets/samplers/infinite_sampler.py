@@ -9,6 +9,7 @@ from torch.utils.data.sampler import BatchSampler
 
 from mmdet.engine.dist import get_dist_info
 
+from .group_sampler import _group_flags
 from .seed import sync_random_seed
 
 
@@ -64,7 +65,7 @@ class InfiniteGroupBatchSampler(InfiniteBatchSampler):
     def __init__(self, dataset, batch_size: int = 1, world_size: int | None = None, rank: int | None = None,
                  seed: int | None = 0, shuffle: bool = True):
         super().__init__(dataset, batch_size, world_size, rank, seed, shuffle)
-        self.flag = np.asarray(dataset.flag).astype(np.int64)
+        self.flag = _group_flags(dataset)
 
     def __iter__(self):
         buckets = {group: [] for group in np.unique(self.flag).tolist()}
