@@ -6,9 +6,9 @@ Cases (shapes of ViTAEv2-S / ViTAEv2*-S+VSA at an 800x1216 input; --quick: 480x6
   forward + backward, on the stage-0 normal-cell shapes;
 * ``global``: full MHSA of the stride-16 stage (ViTAEv2-S stages 2-3), forward + backward;
 * ``window_module``: the ViTAEv2 window-attention module (``TokenAttention``: pad after
-  norm, partition, attention, crop, proj) vs a naive re-implementation, forward;
+  norm, partition, attention, crop, proj) vs a naive re-implementation, inference;
 * ``vsa_module``: the VSA attention module (sampling grid, grid_sample of k/v, biased
-  window attention) vs a naive re-implementation on the same sampling grid, forward.
+  window attention) vs a naive re-implementation on the same sampling grid, inference.
 
 Each pair is checked with ``torch.testing.assert_close``; timings are interleaved medians and
 memory is the peak allocated while one call runs. Ratios are reference / ours (> 1: ours wins).
@@ -86,10 +86,11 @@ def fwd_bwd(fn, *tensors):
 
 
 def compare(name, ours, ref, reps, device, atol, rtol, results):
+    """Check, time and measure one pair; the ``*_module`` cases run as inference (``no_grad``)."""
     with torch.no_grad() if name.endswith("module") else torch.enable_grad():
         torch.testing.assert_close(ours(), ref(), atol=atol, rtol=rtol)
-    times = time_interleaved({"ours": ours, "ref": ref}, reps=reps, device=device)
-    mem_ours, mem_ref = peak_memory_bytes(ours, device), peak_memory_bytes(ref, device)
+        times = time_interleaved({"ours": ours, "ref": ref}, reps=reps, device=device)
+        mem_ours, mem_ref = peak_memory_bytes(ours, device), peak_memory_bytes(ref, device)
     print(f"{name:14s} ours {times['ours'] * 1e3:9.1f} ms  naive {times['ref'] * 1e3:9.1f} ms  "
           f"speedup {times['ref'] / times['ours']:5.2f}x  peak mem ours {mem_ours / 2**20:8.1f} MiB  "
           f"naive {mem_ref / 2**20:8.1f} MiB", flush=True)

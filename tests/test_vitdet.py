@@ -146,17 +146,19 @@ def test_sdpa_with_rel_pos_mask_equals_explicit_math(windowed, separate):
     torch.manual_seed(0)
     size = 6
     attn = RelPosAttention(24, 3, qkv_bias=True, window_size=(size, size), windowed=windowed,
-                           separate_qv_bias=separate)
+                           separate_qv_bias=separate).double()
     with torch.no_grad():
         for p in attn.parameters():
             p.normal_(0, 0.5)
-    x = torch.randn(2, size * size, 24)
-    ours = attn(x, size, size)
+    x = torch.randn(2, size * size, 24, dtype=torch.float64)
+    ours = attn(x, size, size)  # CPU + grad: the explicit path with the decomposed term added by broadcasting
     ref = _explicit_attention(attn, x, (size, size))
-    torch.testing.assert_close(ours, ref, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(ours, ref, atol=1e-10, rtol=1e-10)
+    with torch.no_grad():  # inference: SDPA with the dense mask
+        torch.testing.assert_close(attn(x, size, size), ref, atol=1e-10, rtol=1e-10)
     g_ours = torch.autograd.grad(ours.square().sum(), attn.rel_pos_h)[0]
     g_ref = torch.autograd.grad(ref.square().sum(), attn.rel_pos_h)[0]
-    torch.testing.assert_close(g_ours, g_ref, atol=1e-4, rtol=1e-4)
+    torch.testing.assert_close(g_ours, g_ref, atol=1e-9, rtol=1e-10)
     assert g_ours.abs().sum() > 0
 
 

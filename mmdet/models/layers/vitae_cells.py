@@ -37,7 +37,7 @@ from torch import nn
 from mmdet.engine.checkpoint import extract_state_dict
 
 from .transformer import (DropPath, FrozenStagesMixin, Mlp, attention_with_bias, init_linear_and_norm,
-                          relative_position_index, resize_relative_position_table, unwrap_moby_encoder)
+                          relative_position_index, resize_relative_position_table, unwrap_moby_encoder, window_partition)
 from .vitdet_blocks import checkpoint_block
 
 # --------------------------------------------------------------------------- argument helpers
@@ -249,28 +249,26 @@ class TokenAttention(nn.Module):
         return f"heads={self.num_heads}, {where}, scale={self.scale:.4g}, value_skip={self.value_skip}"
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        b, h, w, _ = x.shape
+        b, h, w, c = x.shape
         ws = self.window_size
         if ws:
+            # partition the C-channel input, not the 3C-channel projection: qkv is per token, so this is the
+            # same computation with a third of the copying (padded tokens project to the qkv bias either way)
             x, (top, left, nh, nw) = window_grid(x, ws)
-            q, k, v = windows_to_heads(self.qkv(x), ws, nh, nw, 3, self.num_heads).unbind(0)
+            tokens = window_partition(x, ws).view(-1, ws * ws, c)
         else:
-            qkv = self.qkv(x).view(b, h * w, 3, self.num_heads, -1).permute(2, 0, 3, 1, 4)
-            q, k, v = qkv.unbind(0)
+            tokens = x.reshape(b, h * w, c)
+        q, k, v = self.qkv(tokens).unflatten(-1, (3, self.num_heads, -1)).permute(2, 0, 3, 1, 4)
         out = F.scaled_dot_product_attention(q, k, v, dropout_p=self.attn_drop if self.training else 0.0,
                                              scale=self.scale)
-        if self.value_skip:
-            skip = v
-        if ws:
-            out = heads_to_windows(out, ws, b, nh, nw)[:, top:top + h, left:left + w]
-        else:
-            out = out.transpose(1, 2).reshape(b, h, w, self.out_dim)
-        out = self.proj_drop(self.proj(out))
-        if self.value_skip:
-            merged = (heads_to_windows(skip, ws, b, nh, nw)[:, top:top + h, left:left + w] if ws
-                      else skip.transpose(1, 2).reshape(b, h, w, self.out_dim))
-            out = merged + out
-        return out
+
+        def to_map(t: torch.Tensor) -> torch.Tensor:  # (B', heads, n, hd) -> (B, H, W, out_dim)
+            if ws:
+                return heads_to_windows(t, ws, b, nh, nw)[:, top:top + h, left:left + w]
+            return t.transpose(1, 2).reshape(b, h, w, self.out_dim)
+
+        out = self.proj_drop(self.proj(to_map(out)))
+        return to_map(v) + out if self.value_skip else out
 
 
 @functools.lru_cache(maxsize=32)
@@ -370,15 +368,22 @@ class VSAWindowAttention(nn.Module):
         hp, wp = nh * ws, nw * ws
         grid = self.sampling_grid(x_padded, h, w, nh, nw)
 
-        qkv = self._pointwise(x, self.qkv)  # on the UNPADDED map, then zero-padded
-        qkv = F.pad(qkv, (0, 0, left, wp - w - left, top, hp - h - top))
-        hd = self.out_dim // heads
-        kv = qkv.view(b, hp, wp, 3, heads, hd)[:, :, :, 1:].permute(0, 4, 3, 5, 1, 2)
-        kv = kv.reshape(b * heads, 2 * hd, hp, wp)
+        # q, k, v are projected from the UNPADDED map, then zero-padded (upstream order)
+        c, hd = self.out_dim, self.out_dim // heads
+        weight, bias = self.qkv.weight.flatten(1), self.qkv.bias  # rows (q|k|v, heads, hd)
+        q = F.linear(x, weight[:c], None if bias is None else bias[:c])
+        q = F.pad(q, (0, 0, left, wp - w - left, top, hp - h - top))
+        q = windows_to_heads(q, ws, nh, nw, 1, heads)[0]
+        # keys / values channels-first for grid_sample: rows reordered to (heads, k|v, hd) and the GEMM computes
+        # W x^T, so its output already is (B * heads, 2 * hd, H, W) without a channels-last -> NCHW copy
+        kv_weight = weight[c:].view(2, heads, hd, -1).transpose(0, 1).reshape(2 * c, -1)
+        kv = torch.matmul(kv_weight, x.reshape(b, h * w, -1).transpose(1, 2))
+        if bias is not None:
+            kv = kv.add_(bias[c:].view(2, heads, hd).transpose(0, 1).reshape(2 * c, 1))
+        kv = F.pad(kv.view(b * heads, 2 * hd, h, w), (left, wp - w - left, top, hp - h - top))
         kv = F.grid_sample(kv, grid.to(kv.dtype), mode="bilinear", padding_mode="zeros", align_corners=True)
         kv = kv.view(b, heads, 2, hd, nh, ws, nw, ws).permute(2, 0, 4, 6, 1, 5, 7, 3)
         k, v = kv.reshape(2, b * nh * nw, heads, ws * ws, hd).unbind(0)
-        q = windows_to_heads(qkv[..., :self.out_dim], ws, nh, nw, 1, heads)[0]
 
         out = attention_with_bias(q, k, v, self.relative_position_bias(), scale=self.scale)
         out = heads_to_windows(out, ws, b, nh, nw)[:, top:top + h, left:left + w]

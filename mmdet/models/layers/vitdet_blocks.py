@@ -25,7 +25,8 @@ import torch.utils.checkpoint as torch_checkpoint
 from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
-from .transformer import DropPath, Mlp, attention_with_bias, pad_to_multiple, window_partition, window_reverse
+from .transformer import (DecomposedBias, DropPath, Mlp, attention_with_bias, pad_to_multiple, window_partition,
+                          window_reverse)
 
 
 # --------------------------------------------------------------------------------------------
@@ -51,9 +52,9 @@ def resize_rel_pos_table(table: torch.Tensor, length: int) -> torch.Tensor:
     return resized.squeeze(0).t()
 
 
-def decomposed_rel_pos_mask(q: torch.Tensor, grid: tuple[int, int], rel_pos_h: torch.Tensor,
-                            rel_pos_w: torch.Tensor, index_h: torch.Tensor, index_w: torch.Tensor) -> torch.Tensor:
-    """The additive attention term ``q·Rh[dy] + q·Rw[dx]`` for queries and keys on the same grid.
+def decomposed_rel_pos_bias(q: torch.Tensor, grid: tuple[int, int], rel_pos_h: torch.Tensor,
+                            rel_pos_w: torch.Tensor, index_h: torch.Tensor, index_w: torch.Tensor) -> DecomposedBias:
+    """The additive attention term ``q·Rh[dy] + q·Rw[dx]`` for queries and keys on the same grid, factored.
 
     Args:
         q: ``(B, nH, h*w, C)`` queries (already scaled, as the official fork does).
@@ -61,14 +62,15 @@ def decomposed_rel_pos_mask(q: torch.Tensor, grid: tuple[int, int], rel_pos_h: t
         rel_pos_h, rel_pos_w: ``(2h-1, C)`` / ``(2w-1, C)`` tables.
         index_h, index_w: ``(h, h)`` / ``(w, w)`` int64 indices (:func:`decomposed_rel_pos_index`).
     Returns:
-        ``(B, nH, h*w, h*w)`` float mask, same dtype as ``q``.
+        :class:`DecomposedBias` with ``row (B, nH, h*w, h)`` and ``col (B, nH, h*w, w)``, same dtype as ``q``;
+        ``.dense()`` is the ``(B, nH, h*w, h*w)`` mask.
     """
     b, n_heads, _, c = q.shape
     h, w = grid
     r_q = q.reshape(b, n_heads, h, w, c)
     rel_h = torch.einsum("bnyxc,ykc->bnyxk", r_q, rel_pos_h[index_h].to(q.dtype))
     rel_w = torch.einsum("bnyxc,xlc->bnyxl", r_q, rel_pos_w[index_w].to(q.dtype))
-    return (rel_h.unsqueeze(-1) + rel_w.unsqueeze(-2)).reshape(b, n_heads, h * w, h * w)
+    return DecomposedBias(rel_h.reshape(b, n_heads, h * w, h), rel_w.reshape(b, n_heads, h * w, w))
 
 
 class RelPosAttention(nn.Module):
@@ -135,9 +137,9 @@ class RelPosAttention(nn.Module):
         q, k, v = qkv.reshape(bw, n, 3, self.num_heads, c3 // (3 * self.num_heads)).permute(2, 0, 3, 1, 4)
         q = q * self.scale
         table_h, table_w, index_h, index_w = self._grid_rel_pos(grid)
-        mask = decomposed_rel_pos_mask(q, grid, table_h, table_w, index_h, index_w)
+        bias = decomposed_rel_pos_bias(q, grid, table_h, table_w, index_h, index_w)
         drop = self.attn_drop.p if self.training else 0.0
-        out = attention_with_bias(q, k, v, mask, scale=1.0, dropout_p=drop)
+        out = attention_with_bias(q, k, v, bias, scale=1.0, dropout_p=drop)
         return out.transpose(1, 2).reshape(bw, n, c3 // 3)
 
     def forward(self, x: torch.Tensor, h: int, w: int) -> torch.Tensor:
