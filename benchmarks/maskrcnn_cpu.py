@@ -15,13 +15,19 @@ sampler 512 boxes (25 % positive) and RPN sampler 256 anchors (50 %), score thre
 would give near-uniform class scores (all below 0.05: no detections, no mask head), so both classifiers get zero
 weights and a bias giving ``ACTIVE_CLASSES`` classes probability 1/10 each: in both models every proposal then
 passes the threshold for the same 10 classes, per-class NMS runs on the same number of boxes, 100 detections
-are kept and the mask head runs on them, as for a trained model.
+are kept and the mask head runs on them, as for a trained model. torchvision's model then gets OUR weights
+(``copy_weights_to_torchvision``: same ResNet/FPN/RPN/heads, classes re-ordered to its background-first
+layout), so both produce nearly the same proposals: RoIAlign's cost depends on the RoI sizes (adaptive
+sampling), and two independently initialised models would pool differently sized proposals.
 
     python benchmarks/maskrcnn_cpu.py --quick        # 512x768, 2 reps (< 2 min on 2 CPU cores)
     python benchmarks/maskrcnn_cpu.py                # 800x1333, 5 reps
     python benchmarks/maskrcnn_cpu.py --profile      # also the top self-time ops of ours (torch.profiler)
 
-Last line: ``RESULT infer_ratio=X train_ratio=Y pipeline_img_per_s=Z`` (ratios: torchvision time / our time).
+Ours is timed twice: with the config's defaults and with ``model.channels_last=True`` (same weights).
+
+Last line: ``RESULT infer_ratio=X train_ratio=Y infer_ratio_channels_last=.. train_ratio_channels_last=..
+pipeline_img_per_s=Z ...`` (ratios: torchvision time / our time).
 """
 from __future__ import annotations
 
@@ -50,10 +56,11 @@ def fix_class_scores(linear: torch.nn.Linear, background_index: int, foreground_
         assert linear.bias[background_index] == -20.0
 
 
-def build_ours(device):
+def build_ours(device, channels_last: bool = False):
     from mmdet.engine import Config
     from mmdet.models import build_detector
     cfg = Config.fromfile(str(CONFIG))
+    cfg.model.channels_last = channels_last
     cfg.model.backbone.init_cfg = None
     # torchvision's FrozenBatchNorm2d has no trainable affine: freeze ours too (mmdetection trains it by default)
     cfg.model.backbone.norm_cfg.requires_grad = False
@@ -80,6 +87,48 @@ def build_torchvision(height: int, width: int, device):
                      box_score_thresh=0.05, box_detections_per_img=100)
     fix_class_scores(model.roi_heads.box_predictor.cls_score, background_index=0, foreground_offset=1)
     return model.to(device)
+
+
+def _torchvision_key(key: str) -> str | None:
+    """Our state-dict key -> torchvision MaskRCNN key (None: no counterpart, e.g. ``num_batches_tracked``)."""
+    if key.endswith("num_batches_tracked"):
+        return None
+    renames = (("backbone.", "backbone.body."),
+               ("neck.lateral_convs.", "backbone.fpn.inner_blocks."), ("neck.fpn_convs.", "backbone.fpn.layer_blocks."),
+               ("rpn_head.rpn_conv.", "rpn.head.conv.0.0."), ("rpn_head.rpn_cls.", "rpn.head.cls_logits."),
+               ("rpn_head.rpn_reg.", "rpn.head.bbox_pred."),
+               ("roi_head.bbox_head.shared_fcs.0.", "roi_heads.box_head.fc6."),
+               ("roi_head.bbox_head.shared_fcs.1.", "roi_heads.box_head.fc7."),
+               ("roi_head.bbox_head.fc_cls.", "roi_heads.box_predictor.cls_score."),
+               ("roi_head.bbox_head.fc_reg.", "roi_heads.box_predictor.bbox_pred."),
+               ("roi_head.mask_head.convs.", "roi_heads.mask_head."),
+               ("roi_head.mask_head.upsample.", "roi_heads.mask_predictor.conv5_mask."),
+               ("roi_head.mask_head.conv_logits.", "roi_heads.mask_predictor.mask_fcn_logits."))
+    for ours, theirs in renames:
+        if key.startswith(ours):
+            key = theirs + key[len(ours):]
+            return key.replace(".conv.", ".0.") if ".fpn." in key or "mask_head." in key else key
+    raise KeyError(f"no torchvision counterpart for {key}")
+
+
+def copy_weights_to_torchvision(ours: torch.nn.Module, tv: torch.nn.Module) -> None:
+    """Load our weights into torchvision's model. Class outputs: torchvision puts background first (ours: last
+    for the classifier, absent for box regression and masks), so rows are shifted and the background rows of the
+    regression / mask layers are zero."""
+    target = tv.state_dict()
+    for key, value in ours.state_dict().items():
+        tv_key = _torchvision_key(key)
+        if tv_key is None:
+            continue
+        dst = target[tv_key]
+        if "cls_score" in tv_key:
+            value = torch.cat([value[-1:], value[:-1]])
+        elif tv_key.startswith("roi_heads.box_predictor.bbox_pred.") or "mask_fcn_logits" in tv_key:
+            value = torch.cat([torch.zeros_like(dst[:dst.shape[0] - value.shape[0]]), value])
+        if dst.shape != value.shape:
+            raise ValueError(f"{key} {tuple(value.shape)} does not fit {tv_key} {tuple(dst.shape)}")
+        dst.copy_(value)
+    tv.load_state_dict(target)
 
 
 def synthetic_detection_batch(batch: int, height: int, width: int, num_gt: int, device, seed: int = 0) -> dict:
@@ -187,19 +236,27 @@ def main():
     print(machine_line())
     print(f"image {height}x{width}, {reps} reps (interleaved, medians), device {device}")
     ours, cfg = build_ours(device)
+    ours_cl, _ = build_ours(device, channels_last=True)
+    ours_cl.load_state_dict(ours.state_dict())
     tv = build_torchvision(height, width, device)
+    copy_weights_to_torchvision(ours, tv)
     ours_inputs, tv_image, tv_target = make_inputs(height, width, device)
     fns = step_fns(ours, tv, ours_inputs, tv_image, tv_target)
+    fns_cl = step_fns(ours_cl, tv, ours_inputs, tv_image, tv_target)
 
     dets_ours = sum(len(b) for b in fns["infer_ours"]()[0][0])
     dets_tv = len(fns["infer_tv"]()[0]["boxes"])
     print(f"detections per image: ours {dets_ours}, torchvision {dets_tv}")
-    infer = time_interleaved({"ours": fns["infer_ours"], "tv": fns["infer_tv"]}, reps=reps, device=device)
-    print(f"inference   ours {infer['ours']:.3f} s  torchvision {infer['tv']:.3f} s  "
-          f"ratio {infer['tv'] / infer['ours']:.2f}", flush=True)
-    train = time_interleaved({"ours": fns["train_ours"], "tv": fns["train_tv"]}, reps=reps, device=device)
-    print(f"train step  ours {train['ours']:.3f} s  torchvision {train['tv']:.3f} s  "
-          f"ratio {train['tv'] / train['ours']:.2f}", flush=True)
+    infer = time_interleaved({"ours": fns["infer_ours"], "ours_cl": fns_cl["infer_ours"], "tv": fns["infer_tv"]},
+                             reps=reps, device=device)
+    print(f"inference   ours {infer['ours']:.3f} s  ours channels_last {infer['ours_cl']:.3f} s  "
+          f"torchvision {infer['tv']:.3f} s  ratios {infer['tv'] / infer['ours']:.2f} / "
+          f"{infer['tv'] / infer['ours_cl']:.2f}", flush=True)
+    train = time_interleaved({"ours": fns["train_ours"], "ours_cl": fns_cl["train_ours"], "tv": fns["train_tv"]},
+                             reps=reps, device=device)
+    print(f"train step  ours {train['ours']:.3f} s  ours channels_last {train['ours_cl']:.3f} s  "
+          f"torchvision {train['tv']:.3f} s  ratios {train['tv'] / train['ours']:.2f} / "
+          f"{train['tv'] / train['ours_cl']:.2f}", flush=True)
     num_images = args.pipeline_images or (8 if args.quick else 40)
     rate = pipeline_images_per_second(cfg, num_images)
     print(f"train pipeline on coco_tiny (1333x800): {rate:.2f} images/s over {num_images} images", flush=True)
@@ -207,7 +264,8 @@ def main():
         profile_ours(fns["infer_ours"], "inference")
         profile_ours(fns["train_ours"], "train step")
     print_result(infer_ratio=infer["tv"] / infer["ours"], train_ratio=train["tv"] / train["ours"],
-                 pipeline_img_per_s=rate, infer_ours_s=infer["ours"], infer_tv_s=infer["tv"],
+                 infer_ratio_channels_last=infer["tv"] / infer["ours_cl"],
+                 train_ratio_channels_last=train["tv"] / train["ours_cl"], pipeline_img_per_s=rate, infer_ours_s=infer["ours"], infer_tv_s=infer["tv"],
                  train_ours_s=train["ours"], train_tv_s=train["tv"], size=f"{height}x{width}")
 
 

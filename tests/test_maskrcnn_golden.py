@@ -45,15 +45,21 @@ def match_boxes(ours: np.ndarray, ref: np.ndarray) -> tuple[np.ndarray, np.ndarr
     return idx, diff[np.arange(len(ref)), idx]
 
 
-@pytest.fixture(scope="module")
-def golden():
+@pytest.fixture(scope="module", params=[False, True], ids=["nchw", "channels_last"])
+def golden(request):
+    """The golden model, once in the default memory format and once with ``channels_last=True`` (every test below
+    then checks that NHWC strides reproduce mmdetection too)."""
     torch.set_num_threads(2)
     cfg = json.loads((GOLDEN / "mask_rcnn_r50_fpn_config.json").read_text())["model"]
     train_case = torch.load(GOLDEN / "mask_rcnn_r50_fpn_train.pt", weights_only=True)
     cfg["train_cfg"] = train_case["train_cfg"]
+    cfg["channels_last"] = request.param
     model = build_detector(cfg)
     state = q4_state_dict(GOLDEN / "mask_rcnn_r50_fpn_weights_q4.pt")
     model.load_state_dict(state, strict=True)
+    conv_weight = model.backbone.conv1.weight
+    assert conv_weight.is_contiguous(memory_format=torch.channels_last) == request.param
+    assert conv_weight.is_contiguous() != request.param
     infer_case = torch.load(GOLDEN / "mask_rcnn_r50_fpn_infer.pt", weights_only=True)
     return model, infer_case, train_case
 
@@ -93,13 +99,14 @@ def inference(golden):
 
 
 def test_input_and_fpn(golden, inference):
-    _, case, _ = golden
+    model, case, _ = golden
     for im, run in zip(case["images"], inference):
         stats = im["input_tensor_stats"]
         assert list(run["img"].shape) == stats["shape"]
         flat = run["img"].reshape(-1).double()
         assert flat.sum().item() == stats["sum"] and flat.abs().sum().item() == stats["abs_sum"]
         assert [list(f.shape) for f in run["feats"]] == [list(s) for s in im["fpn_shapes"]]
+        assert all(f.is_contiguous(memory_format=torch.channels_last) == model.channels_last for f in run["feats"])
         for level, level_stats in zip(run["feats"], im["fpn_stats"]):
             tensor_stats_close(level, level_stats)
 
