@@ -56,16 +56,22 @@ def test_image_order_and_ids(golden):
     assert [d["filename"] for d in dataset.data_infos] == expected["image_files"]
 
 
-def test_evaluate_default_matches_mmdet(golden):
+BACKENDS = pytest.mark.parametrize("backend", ["pycocotools", "faster_coco_eval"])
+
+
+@BACKENDS
+def test_evaluate_default_matches_mmdet(golden, backend):
     dataset, results, expected, _ = golden
-    out = dataset.evaluate(results, metric=["bbox", "segm"], logger="silent")
+    out = dataset.evaluate(results, metric=["bbox", "segm"], logger="silent", cocoeval_backend=backend)
     assert dict(out) == expected["evaluate_default"]
     assert list(out) == list(expected["evaluate_default"])
 
 
-def test_evaluate_all_metric_items_matches_mmdet(golden):
+@BACKENDS
+def test_evaluate_all_metric_items_matches_mmdet(golden, backend):
     dataset, results, expected, _ = golden
-    out = dataset.evaluate(results, metric=["bbox", "segm"], logger="silent", metric_items=list(COCO_METRIC_INDEX))
+    out = dataset.evaluate(results, metric=["bbox", "segm"], logger="silent", metric_items=list(COCO_METRIC_INDEX),
+                           cocoeval_backend=backend)
     assert dict(out) == expected["evaluate_all_metric_items"]
 
 
@@ -75,7 +81,8 @@ def test_evaluate_from_result_json_files(golden):
     assert dict(out) == expected["evaluate_default"]
 
 
-def test_classwise_table_is_logged(golden):
+@BACKENDS
+def test_classwise_table_is_logged(golden, backend):
     dataset, results, expected, _ = golden
     records = []
     handler = logging.Handler()
@@ -84,7 +91,7 @@ def test_classwise_table_is_logged(golden):
     logger.addHandler(handler)
     logger.setLevel(logging.INFO)
     try:
-        out = dataset.evaluate(results, metric=["bbox"], logger=logger, classwise=True)
+        out = dataset.evaluate(results, metric=["bbox"], logger=logger, classwise=True, cocoeval_backend=backend)
     finally:
         logger.removeHandler(handler)
     assert dict(out) == {k: v for k, v in expected["evaluate_classwise"].items() if k.startswith("bbox")}
@@ -133,11 +140,19 @@ def test_evaluate_errors(golden):
         dataset.evaluate(results[:1], metric="bbox")
 
 
+def test_unknown_cocoeval_backend_is_refused(golden):
+    dataset, results, _, _ = golden
+    with pytest.raises(ValueError, match=r"cocoeval_backend must be one of .*'pycocotools'.* got 'fast'"):
+        dataset.evaluate(results, metric="bbox", cocoeval_backend="fast")
+
+
 def test_proposal_metrics(golden):
     dataset, results, _, _ = golden
     proposals = [np.concatenate([b for b in bbox_res if len(b)]) for bbox_res, _ in results]
     proposals = [p[np.argsort(-p[:, 4])] for p in proposals]
     coco_ar = dataset.evaluate(proposals, metric="proposal", logger="silent")
+    reference = dataset.evaluate(proposals, metric="proposal", logger="silent", cocoeval_backend="pycocotools")
+    assert coco_ar == reference  # 'auto' (faster_coco_eval) gives pycocotools' recall
     assert list(coco_ar) == ["AR@100", "AR@300", "AR@1000", "AR_s@1000", "AR_m@1000", "AR_l@1000"]
     assert 0 < coco_ar["AR@100"] <= 1
     fast = dataset.evaluate(proposals, metric="proposal_fast", logger="silent", proposal_nums=(1, 10, 100))
