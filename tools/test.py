@@ -16,13 +16,12 @@ import pickle
 import time
 
 import torch
-from torch import nn
 
 from mmdet.apis import fuse_conv_bn, multi_gpu_test, single_gpu_test
 from mmdet.engine import DictAction
 from mmdet.engine.amp import autocast, inference_autocast_dtype
 from mmdet.engine.checkpoint import load_checkpoint
-from mmdet.engine.dist import get_dist_info, init_dist
+from mmdet.engine.dist import get_dist_info, init_dist, process_device, wrap_distributed
 from mmdet.utils.cli import (add_launcher_args, fail, load_config, parse_args_with_dict_options,
                              prepare_test_config, resolve_deprecated_alias)
 
@@ -101,16 +100,12 @@ def main(argv: list[str] | None = None) -> None:
         model = fuse_conv_bn(model)
     meta = checkpoint.get("meta") or {}
     model.CLASSES = tuple(meta["CLASSES"]) if "CLASSES" in meta else dataset.CLASSES
-    if torch.cuda.is_available():
-        device = torch.device("cuda", torch.cuda.current_device() if distributed else cfg.gpu_ids[0])
-    else:
-        device = torch.device("cpu")
+    device = process_device(cfg.gpu_ids, distributed)
     model.to(device)
 
     with autocast(device.type, inference_autocast_dtype(cfg)):
         if distributed:
-            model = nn.parallel.DistributedDataParallel(
-                model, device_ids=[device.index] if device.type == "cuda" else None, broadcast_buffers=False)
+            model = wrap_distributed(model, device)
             outputs = multi_gpu_test(model, data_loader, args.tmpdir, args.gpu_collect)
         else:
             outputs = single_gpu_test(model, data_loader, args.show, args.show_dir, args.show_score_thr)

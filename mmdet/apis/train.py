@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from mmdet.engine.amp import optimizer_hook_config
-from mmdet.engine.dist import broadcast_object
+from mmdet.engine.dist import broadcast_object, process_device, wrap_distributed
 from mmdet.engine.hooks import DistEvalHook, DistSamplerSeedHook, EvalHook, find_latest_checkpoint
 from mmdet.engine.optimizer import build_optimizer
 from mmdet.engine.runner import EpochBasedRunner, build_runner
@@ -99,10 +99,7 @@ def _prepare_model(model: nn.Module, cfg, distributed: bool, logger) -> tuple[nn
             logger.info("syncBN=True: BatchNorm layers converted to SyncBatchNorm")
         else:
             logger.warning("syncBN=True is ignored: SyncBatchNorm needs distributed training on GPUs")
-    if torch.cuda.is_available():
-        device = torch.device("cuda", torch.cuda.current_device() if distributed else cfg.gpu_ids[0])
-    else:
-        device = torch.device("cpu")
+    device = process_device(cfg.gpu_ids, distributed)
     return model.to(device), device
 
 
@@ -122,9 +119,7 @@ def train_detector(model: nn.Module, dataset, cfg, distributed: bool = False, va
     model, device = _prepare_model(model, cfg, distributed, logger)
     optimizer = build_optimizer(model, cfg.optimizer)
     if distributed:
-        model = nn.parallel.DistributedDataParallel(
-            model, device_ids=[device.index] if device.type == "cuda" else None, broadcast_buffers=False,
-            find_unused_parameters=cfg.get("find_unused_parameters", False))
+        model = wrap_distributed(model, device, find_unused_parameters=cfg.get("find_unused_parameters", False))
 
     runner = build_runner(runner_cfg, default_args=dict(model=model, optimizer=optimizer, work_dir=cfg.work_dir,
                                                         logger=logger, meta=meta))

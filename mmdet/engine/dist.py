@@ -84,6 +84,21 @@ def barrier() -> None:
         dist.barrier()
 
 
+def process_device(gpu_ids: list[int] | None, distributed: bool) -> torch.device:
+    """The device this process computes on: its current CUDA device when distributed (set by :func:`init_dist`),
+    else ``cuda:gpu_ids[0]``; the CPU when CUDA is unavailable."""
+    if not torch.cuda.is_available():
+        return torch.device("cpu")
+    return torch.device("cuda", torch.cuda.current_device() if distributed else (gpu_ids or [0])[0])
+
+
+def wrap_distributed(model: torch.nn.Module, device: torch.device, **ddp_kwargs) -> torch.nn.Module:
+    """``DistributedDataParallel`` on ``device`` (``device_ids`` only for CUDA; buffers are not broadcast, as mmcv's
+    ``MMDistributedDataParallel``); ``ddp_kwargs`` such as ``find_unused_parameters`` are passed on."""
+    return torch.nn.parallel.DistributedDataParallel(
+        model, device_ids=[device.index] if device.type == "cuda" else None, broadcast_buffers=False, **ddp_kwargs)
+
+
 def master_only(func: Callable) -> Callable:
     """Decorator: run ``func`` on rank 0 only (returns None elsewhere)."""
     @functools.wraps(func)
