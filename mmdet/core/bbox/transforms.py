@@ -7,16 +7,21 @@ import numpy as np
 import torch
 
 
-def bbox_flip(bboxes: torch.Tensor, img_shape: Sequence[int], direction: str = "horizontal") -> torch.Tensor:
-    """Flip boxes ``(..., 4k)`` inside an image of ``img_shape`` ``(H, W[, C])``.
+FLIP_DIRECTIONS = ("horizontal", "vertical", "diagonal")
+
+
+def bbox_flip(bboxes: torch.Tensor | np.ndarray, img_shape: Sequence[int],
+              direction: str = "horizontal") -> torch.Tensor | np.ndarray:
+    """Flip boxes ``(..., 4k)`` (tensor or numpy array; same type out) inside an image of ``img_shape``
+    ``(H, W[, C])``.
 
     ``horizontal``: ``x1' = W - x2``, ``x2' = W - x1``; ``vertical`` likewise with ``H``; ``diagonal``: both.
     """
     if bboxes.shape[-1] % 4 != 0:
         raise ValueError(f"bbox_flip needs (..., 4k) boxes, got shape {tuple(bboxes.shape)}")
-    if direction not in ("horizontal", "vertical", "diagonal"):
-        raise ValueError(f"bbox_flip direction must be horizontal/vertical/diagonal, got {direction!r}")
-    flipped = bboxes.clone()
+    if direction not in FLIP_DIRECTIONS:
+        raise ValueError(f"flip direction must be one of {FLIP_DIRECTIONS}, got {direction!r}")
+    flipped = bboxes.copy() if isinstance(bboxes, np.ndarray) else bboxes.clone()
     if direction in ("horizontal", "diagonal"):
         flipped[..., 0::4] = img_shape[1] - bboxes[..., 2::4]
         flipped[..., 2::4] = img_shape[1] - bboxes[..., 0::4]

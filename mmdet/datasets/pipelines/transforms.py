@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from mmdet.core.bbox.transforms import FLIP_DIRECTIONS, bbox_flip
 from mmdet.registry import PIPELINES
 
 from .image_ops import imflip, imnormalize, impad, impad_to_multiple, imrescale, imresize
@@ -164,23 +165,6 @@ class Resize:
                 f"bbox_clip_border={self.bbox_clip_border}, override={self.override})")
 
 
-_FLIP_DIRECTIONS = ("horizontal", "vertical", "diagonal")
-
-
-def flip_bboxes(bboxes: np.ndarray, img_shape: tuple, direction: str) -> np.ndarray:
-    """Flip ``(..., 4k)`` boxes inside an image of ``img_shape``: ``x1' = W - x2``, ``x2' = W - x1`` (and/or y)."""
-    if direction not in _FLIP_DIRECTIONS:
-        raise ValueError(f"flip direction must be one of {_FLIP_DIRECTIONS}, got {direction!r}")
-    h, w = img_shape[:2]
-    flipped = bboxes.copy()
-    if direction in ("horizontal", "diagonal"):
-        flipped[..., 0::4] = w - bboxes[..., 2::4]
-        flipped[..., 2::4] = w - bboxes[..., 0::4]
-    if direction in ("vertical", "diagonal"):
-        flipped[..., 1::4] = h - bboxes[..., 3::4]
-        flipped[..., 3::4] = h - bboxes[..., 1::4]
-    return flipped
-
 
 @PIPELINES.register_module()
 class RandomFlip:
@@ -197,8 +181,8 @@ class RandomFlip:
 
     def __init__(self, flip_ratio=None, direction="horizontal"):
         directions = direction if isinstance(direction, list) else [direction]
-        if not set(directions) <= set(_FLIP_DIRECTIONS):
-            raise ValueError(f"RandomFlip: direction must be among {_FLIP_DIRECTIONS}, got {direction!r}")
+        if not set(directions) <= set(FLIP_DIRECTIONS):
+            raise ValueError(f"RandomFlip: direction must be among {FLIP_DIRECTIONS}, got {direction!r}")
         if isinstance(flip_ratio, list):
             if len(flip_ratio) != len(directions):
                 raise ValueError(f"RandomFlip: {len(flip_ratio)} flip ratios for {len(directions)} directions")
@@ -230,7 +214,7 @@ class RandomFlip:
             for key in results.get("img_fields", ["img"]):
                 results[key] = imflip(results[key], direction)
             for key in results.get("bbox_fields", []):
-                results[key] = flip_bboxes(results[key], results["img_shape"], direction)
+                results[key] = bbox_flip(results[key], results["img_shape"], direction)
             for key in results.get("mask_fields", []):
                 results[key] = results[key].flip(direction)
             for key in results.get("seg_fields", []):
