@@ -36,8 +36,8 @@ from torch import nn
 
 from mmdet.engine.checkpoint import extract_state_dict
 
-from .transformer import (DropPath, FrozenStagesMixin, Mlp, attention_with_bias, init_linear_and_norm,
-                          relative_position_index, resize_relative_position_table, unwrap_moby_encoder, window_partition)
+from .transformer import (DropPath, FrozenStagesMixin, Mlp, WindowAttentionBase, attention_with_bias,
+                          init_linear_and_norm, resize_relative_position_table, unwrap_moby_encoder, window_partition)
 from .vitdet_blocks import checkpoint_block
 
 # --------------------------------------------------------------------------- argument helpers
@@ -294,7 +294,7 @@ def _vsa_reference_grids(hp: int, wp: int, window: int, device: torch.device, dt
     return base, local.reshape(1, 2, 1, window, 1, window)
 
 
-class VSAWindowAttention(nn.Module):
+class VSAWindowAttention(WindowAttentionBase):
     """Varied-size window attention (detection variant of ViTAEv2*+VSA).
 
     Per window and head a 1x1 conv on the window-averaged input predicts an offset and a
@@ -304,41 +304,30 @@ class VSAWindowAttention(nn.Module):
     dividing by zero). Keys and values are bilinearly resampled there (``grid_sample``, zeros
     outside, ``align_corners=True``) from q/k/v computed on the unpadded map and zero-padded;
     queries stay on the regular lattice. Logits = ``q k^T * (in_dim // heads) ** -0.5 + B``
-    with the relative-position bias ``B``; no attention dropout (upstream never applies it).
+    with the relative-position bias ``B`` (table and index of :class:`WindowAttentionBase`); ``attn_drop`` is
+    accepted for config compatibility and not applied (upstream never applies it).
 
     Shape: ``(B, H, W, dim)`` -> ``(B, H, W, out_dim)``.
     """
 
     def __init__(self, dim: int, num_heads: int, out_dim: int | None = None, window_size: int = 7,
                  qkv_bias: bool = True, qk_scale=None, attn_drop: float = 0.0, proj_drop: float = 0.0):
-        super().__init__()
         out_dim = out_dim or dim
         if out_dim % num_heads:
             raise ValueError(f"VSA attention width {out_dim} is not divisible by num_heads={num_heads}")
-        self.num_heads = num_heads
+        # the scale comes from the INPUT width, as upstream; attention dropout is never applied upstream
+        super().__init__(window_size, num_heads, qk_scale or (dim // num_heads) ** -0.5)
         self.out_dim = out_dim
-        self.window_size = window_size
-        self.scale = qk_scale or (dim // num_heads) ** -0.5  # from the INPUT width, as upstream
-        self.relative_position_bias_table = nn.Parameter(torch.zeros((2 * window_size - 1) ** 2, num_heads))
-        self.register_buffer("relative_position_index", relative_position_index(window_size))
         self.sampling_offsets = nn.Sequential(nn.AvgPool2d(window_size, window_size), nn.LeakyReLU(),
                                               nn.Conv2d(dim, num_heads * 2, 1))
         self.sampling_scales = nn.Sequential(nn.AvgPool2d(window_size, window_size), nn.LeakyReLU(),
                                              nn.Conv2d(dim, num_heads * 2, 1))
         self.qkv = nn.Conv2d(dim, out_dim * 3, 1, bias=qkv_bias)
-        self.attn_drop = nn.Dropout(attn_drop)
         self.proj = nn.Conv2d(out_dim, out_dim, 1)
         self.proj_drop = nn.Dropout(proj_drop)
-        nn.init.trunc_normal_(self.relative_position_bias_table, std=0.02)
 
     def extra_repr(self) -> str:
         return f"heads={self.num_heads}, window={self.window_size}, scale={self.scale:.4g}"
-
-    def relative_position_bias(self) -> torch.Tensor:
-        """``(1, heads, ws*ws, ws*ws)`` additive bias gathered from the table."""
-        n = self.window_size ** 2
-        bias = self.relative_position_bias_table[self.relative_position_index.view(-1)]
-        return bias.view(n, n, -1).permute(2, 0, 1).unsqueeze(0)
 
     @staticmethod
     def _pointwise(x: torch.Tensor, conv: nn.Conv2d) -> torch.Tensor:
