@@ -29,7 +29,7 @@ from torch.utils.checkpoint import checkpoint
 
 from mmdet.engine.checkpoint import extract_state_dict, load_checkpoint, register_checkpoint_converter
 from mmdet.models.layers.transformer import (DropPath, FrozenStagesMixin, Mlp, ShiftMaskCache, WindowAttentionBase,
-                                             init_linear_and_norm, pad_hw_to_window, resize_relative_position_table,
+                                             adapt_relative_position_entries, init_linear_and_norm, pad_hw_to_window,
                                              shifted_window_attention, unwrap_moby_encoder)
 from mmdet.registry import BACKBONES
 from mmdet.utils.logger import get_root_logger
@@ -80,41 +80,6 @@ def drop_keys(state_dict: "OrderedDict[str, torch.Tensor]", is_ignored: Callable
     if dropped:
         logger.info(f"ignored {len(dropped)} checkpoint keys ({reason}): {', '.join(dropped)}")
     return dropped
-
-
-def adapt_relative_position_entries(state_dict: "OrderedDict[str, torch.Tensor]", model: nn.Module,
-                                    logger: logging.Logger) -> None:
-    """Make the checkpoint's window-attention entries fit ``model`` (in place).
-
-    * ``relative_position_bias_table`` of another length (classification window size) is resized bicubically
-      (align_corners=False); one with another head count cannot be used and is dropped with a warning.
-    * ``relative_position_index`` is derived from the window size, so the model's own buffer is kept (the
-      checkpoint's copy is replaced; it only differs when the window size differs).
-    """
-    own = model.state_dict()
-    resized, replaced = [], []
-    for key in [k for k in state_dict if k.endswith("relative_position_bias_table")]:
-        if key not in own:
-            continue
-        table, target = state_dict[key], own[key]
-        if table.shape[1] != target.shape[1]:
-            logger.warning(f"{key}: checkpoint table has {table.shape[1]} heads, the model {target.shape[1]}; "
-                           f"not loaded")
-            del state_dict[key]
-        elif table.shape[0] != target.shape[0]:
-            state_dict[key] = resize_relative_position_table(table.float(), target.shape[0]).to(table.dtype)
-            resized.append(key)
-    for key in [k for k in state_dict if k.endswith("relative_position_index")]:
-        if key in own:
-            if state_dict[key].shape != own[key].shape or not torch.equal(state_dict[key], own[key]):
-                replaced.append(key)
-            state_dict[key] = own[key]
-    if resized:
-        logger.info(f"resized {len(resized)} relative_position_bias_table(s) bicubically to the model's window: "
-                    f"{', '.join(resized)}")
-    if replaced:
-        logger.info(f"kept the model's relative_position_index (window size differs from the checkpoint's) "
-                    f"for {len(replaced)} blocks")
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -7,6 +7,7 @@ cache, the relative-position-biased window attention and the pad/roll wrapper ar
 """
 from __future__ import annotations
 
+import logging
 from collections import OrderedDict
 from typing import Callable, Mapping, NamedTuple
 
@@ -214,6 +215,49 @@ def resize_relative_position_table(table: torch.Tensor, new_len: int) -> torch.T
     grid = table.permute(1, 0).reshape(1, heads, s_old, s_old)
     grid = F.interpolate(grid, size=(s_new, s_new), mode="bicubic", align_corners=False)
     return grid.reshape(heads, new_len).permute(1, 0).contiguous()
+
+
+def adapt_relative_position_entries(state_dict: "OrderedDict[str, torch.Tensor]", model: nn.Module,
+                                    logger: logging.Logger) -> None:
+    """Make the checkpoint's window-attention entries fit ``model`` (in place).
+
+    * ``relative_position_bias_table`` of another length (classification window size) is resized bicubically
+      (align_corners=False); one with another head count cannot be used and is dropped with a warning.
+    * ``relative_position_index`` is derived from the window size, so the model's own buffer is kept (the
+      checkpoint's copy is replaced; it only differs when the window size differs); an index the model has no
+      buffer for (e.g. of attention without a bias table) is dropped.
+    """
+    own = model.state_dict()
+    resized, replaced = [], []
+    for key in [k for k in state_dict if k.endswith("relative_position_bias_table")]:
+        if key not in own:
+            continue
+        table, target = state_dict[key], own[key]
+        if table.shape[1] != target.shape[1]:
+            logger.warning(f"{key}: checkpoint table has {table.shape[1]} heads, the model {target.shape[1]}; "
+                           f"not loaded")
+            del state_dict[key]
+        elif table.shape[0] != target.shape[0]:
+            state_dict[key] = resize_relative_position_table(table.float(), target.shape[0]).to(table.dtype)
+            resized.append(key)
+    dropped = []
+    for key in [k for k in state_dict if k.endswith("relative_position_index")]:
+        if key not in own:
+            del state_dict[key]
+            dropped.append(key)
+            continue
+        if state_dict[key].shape != own[key].shape or not torch.equal(state_dict[key], own[key]):
+            replaced.append(key)
+        state_dict[key] = own[key]
+    if resized:
+        logger.info(f"resized {len(resized)} relative_position_bias_table(s) bicubically to the model's window: "
+                    f"{', '.join(resized)}")
+    if replaced:
+        logger.info(f"kept the model's relative_position_index (window size differs from the checkpoint's) "
+                    f"for {len(replaced)} blocks")
+    if dropped:
+        logger.info(f"dropped {len(dropped)} relative_position_index buffers the model does not have: "
+                    + ", ".join(dropped))
 
 
 def unwrap_moby_encoder(state_dict: Mapping) -> Mapping:

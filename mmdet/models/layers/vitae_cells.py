@@ -36,8 +36,8 @@ from torch import nn
 
 from mmdet.engine.checkpoint import extract_state_dict
 
-from .transformer import (DropPath, FrozenStagesMixin, Mlp, WindowAttentionBase, attention_with_bias,
-                          init_linear_and_norm, resize_relative_position_table, unwrap_moby_encoder, window_partition)
+from .transformer import (DropPath, FrozenStagesMixin, Mlp, WindowAttentionBase, adapt_relative_position_entries,
+                          attention_with_bias, init_linear_and_norm, unwrap_moby_encoder, window_partition)
 from .vitdet_blocks import checkpoint_block
 
 # --------------------------------------------------------------------------- argument helpers
@@ -556,32 +556,18 @@ def convert_official_vitae_checkpoint(checkpoint: Mapping, model: nn.Module,
 
     * section: ``state_dict_ema`` (when ``model.load_ema``) > ``state_dict`` > ``model`` > the dict itself;
     * a ``module.`` prefix is stripped; MoBY ``encoder.*`` and detector ``backbone.*`` checkpoints are unwrapped;
-    * ``relative_position_bias_table`` of another window size is resized bicubically (align_corners=False);
-    * ignored (and logged): ``head.*`` and ``relative_position_index`` buffers the model lacks or builds
-      with another shape (the model keeps its own index).
+    * ignored (and logged): the classifier ``head.*``;
+    * relative-position entries as :func:`~mmdet.models.layers.transformer.adapt_relative_position_entries` (tables
+      of another window size resized bicubically, the model's own ``relative_position_index`` kept).
     """
     state_dict = unwrap_moby_encoder(extract_state_dict(checkpoint, prefer_ema=getattr(model, "load_ema", True),
                                                                logger=logger))
     if not any(k.startswith("layers.") for k in state_dict) and any(k.startswith("backbone.") for k in state_dict):
         state_dict = OrderedDict((k[9:], v) for k, v in state_dict.items() if k.startswith("backbone."))
-    own = model.state_dict()
-    converted, ignored = OrderedDict(), []
-    for key, value in state_dict.items():
-        if key.startswith("head."):
-            ignored.append(key)
-        elif key.endswith("relative_position_index") and (key not in own or own[key].shape != value.shape):
-            ignored.append(key)
-        elif (key.endswith("relative_position_bias_table") and key in own
-              and own[key].shape[0] != value.shape[0]):
-            if own[key].shape[1] != value.shape[1]:
-                logger.warning(f"{key}: checkpoint has {value.shape[1]} heads, model {own[key].shape[1]}; not resized")
-                converted[key] = value
-            else:
-                logger.info(f"{key}: resizing relative position table {tuple(value.shape)} -> {tuple(own[key].shape)}")
-                converted[key] = resize_relative_position_table(value.float(), own[key].shape[0]).to(value.dtype)
-        else:
-            converted[key] = value
+    converted = OrderedDict((k, v) for k, v in state_dict.items() if not k.startswith("head."))
+    ignored = [k for k in state_dict if k.startswith("head.")]
     if ignored:
-        logger.warning(f"ignored {len(ignored)} checkpoint keys the detection backbone does not use: "
+        logger.warning(f"ignored {len(ignored)} classifier keys the detection backbone does not use: "
                        + ", ".join(ignored))
+    adapt_relative_position_entries(converted, model, logger)
     return converted
