@@ -12,8 +12,8 @@ Swin-Transformer-Object-Detection (as vendored by danczs/Swin-Visformer-Object-D
 
 The shifted-window machinery (``WindowAttentionBase``, ``ShiftMaskCache``, ``shifted_window_attention``) lives in
 :mod:`mmdet.models.layers.transformer`; this module holds what the Swin-family backbones share besides:
-:class:`SwinFamilyBackbone` (``init_weights``; frozen stages through ``FrozenStagesMixin``) and the
-checkpoint-conversion helpers, also used by :mod:`.swin_visformer`.
+the checkpoint-conversion helpers, also used by :mod:`.swin_visformer` (``init_weights`` and frozen stages come
+from :class:`~mmdet.models.layers.transformer.TransformerBackbone`).
 """
 from __future__ import annotations
 
@@ -27,12 +27,11 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
-from mmdet.engine.checkpoint import extract_state_dict, load_checkpoint, register_checkpoint_converter
-from mmdet.models.layers.transformer import (DropPath, FrozenStagesMixin, Mlp, ShiftMaskCache, WindowAttentionBase,
+from mmdet.engine.checkpoint import extract_state_dict, register_checkpoint_converter
+from mmdet.models.layers.transformer import (DropPath, Mlp, ShiftMaskCache, TransformerBackbone, WindowAttentionBase,
                                              adapt_relative_position_entries, init_linear_and_norm, pad_hw_to_window,
                                              shifted_window_attention, unwrap_moby_encoder)
 from mmdet.registry import BACKBONES
-from mmdet.utils.logger import get_root_logger
 
 # ---------------------------------------------------------------------------------------------------------------
 # helpers shared by the Swin-family backbones (also used by swin_visformer.py)
@@ -51,24 +50,6 @@ def run_block(block: nn.Module, use_checkpoint: bool, *args):
     if use_checkpoint and torch.is_grad_enabled():
         return checkpoint(block, *args, use_reentrant=False)
     return block(*args)
-
-
-class SwinFamilyBackbone(FrozenStagesMixin, nn.Module):
-    """``init_weights`` of the Swin-family backbones; subclasses define ``frozen_modules()``.
-
-    Random initialisation happens in the subclass constructor; ``init_weights(path)`` loads that checkpoint through
-    :func:`mmdet.engine.load_checkpoint` (which applies the conversion registered for the class), and ``train``
-    keeps the frozen stages in eval mode (:class:`FrozenStagesMixin`).
-    """
-
-    def init_weights(self, pretrained: str | None = None) -> None:
-        """Load ``pretrained`` (official classification or detection checkpoint); None keeps the random init."""
-        if pretrained is None:
-            return
-        if not isinstance(pretrained, str):
-            raise TypeError(f"{type(self).__name__}.init_weights: pretrained must be a checkpoint path (str) or "
-                            f"None, got {type(pretrained).__name__}")
-        load_checkpoint(self, pretrained, strict=False, logger=get_root_logger())
 
 
 def drop_keys(state_dict: "OrderedDict[str, torch.Tensor]", is_ignored: Callable[[str], bool],
@@ -218,7 +199,7 @@ class PatchEmbed(nn.Module):
 
 
 @BACKBONES.register_module()
-class SwinTransformer(SwinFamilyBackbone):
+class SwinTransformer(TransformerBackbone):
     """Swin Transformer detection backbone; returns ``norm{i}`` outputs ``(B, C_i, H/2^(i+2), W/2^(i+2))``.
 
     Args (official names and defaults): pretrain_img_size (size the absolute position embedding is built for),

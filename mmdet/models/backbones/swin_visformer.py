@@ -26,12 +26,12 @@ import torch
 from torch import nn
 
 from mmdet.engine.checkpoint import extract_state_dict, register_checkpoint_converter
-from mmdet.models.layers.transformer import (DropPath, ShiftMaskCache, WindowAttentionBase, init_linear_and_norm,
+from mmdet.models.layers.transformer import (DropPath, ShiftMaskCache, TransformerBackbone, WindowAttentionBase,
+                                             adapt_relative_position_entries, init_linear_and_norm,
                                              shifted_window_attention)
 from mmdet.registry import BACKBONES
 
-from .swin_transformer import (SwinFamilyBackbone, adapt_relative_position_entries, drop_keys, drop_path_rates,
-                               run_block)
+from .swin_transformer import drop_keys, drop_path_rates, run_block
 
 STAGE_WINDOW_SIZES = (56, 28, 14, 7)       # window side per stage (the official code fixes them)
 STAGE_HEAD_DIM_RATIOS = (0.25, 0.5, 1.0, 1.0)
@@ -171,7 +171,7 @@ class Stage(nn.ModuleList):
 
 
 @BACKBONES.register_module()
-class SwinVisformer(SwinFamilyBackbone):
+class SwinVisformer(TransformerBackbone):
     """Swin-Visformer backbone; returns ``norm{i}`` outputs ``(B, C_i, H/2^(i+2), W/2^(i+2))``.
 
     ``C_i = embed_dim / 4 * 2^i`` (VisformerV2-S: 64, 128, 256, 512; sizes floored at every stride-2 step).

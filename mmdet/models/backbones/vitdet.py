@@ -34,30 +34,14 @@ from typing import Mapping
 import torch
 from torch import nn
 
-from mmdet.engine.checkpoint import extract_state_dict, load_checkpoint, register_checkpoint_converter, strip_prefix
-from mmdet.models.layers.transformer import (FrozenStagesMixin, init_linear_and_norm,
-                                             unwrap_moby_encoder)
+from mmdet.engine.checkpoint import extract_state_dict, register_checkpoint_converter, strip_prefix
+from mmdet.models.layers.transformer import TransformerBackbone, init_linear_and_norm, unwrap_moby_encoder
 from mmdet.models.layers.vitae_cells import per_stage, stage_drop_path_rates
 from mmdet.models.layers.vitdet_blocks import (RelPosAttention, ReductionCell, ViTDetBlock, checkpoint_block,
                                                conv_pcm, pyramid_outputs, resize_pos_embed, simple_feature_pyramid)
 from mmdet.registry import BACKBONES
 
 __all__ = ["ViT", "ViTAE", "ViTAE_S", "convert_vitdet_checkpoint", "convert_vit_state_dict"]
-
-
-class _ViTDetBackbone(FrozenStagesMixin, nn.Module):
-    """``init_weights`` and frozen-stage ``train`` of the ViTDet backbones (subclasses define ``frozen_modules``)."""
-
-    def init_weights(self, pretrained=None) -> None:
-        """Load ``pretrained`` (or the constructor's ``pretrained``) if it is a path (EMA weights first when
-        ``load_ema``); None keeps the random init done in ``__init__``."""
-        pretrained = pretrained or self.pretrained
-        if pretrained is None:
-            return
-        if not isinstance(pretrained, str):
-            raise TypeError(f"{type(self).__name__}.init_weights: pretrained must be a checkpoint path (str) "
-                            f"or None, got {type(pretrained).__name__}")
-        load_checkpoint(self, pretrained, map_location="cpu", strict=False, logger=logging.getLogger("mmdet"))
 
 
 class PatchEmbed(nn.Module):
@@ -76,7 +60,7 @@ class PatchEmbed(nn.Module):
         return x.flatten(2).transpose(1, 2).contiguous(), (x.shape[2], x.shape[3])
 
 
-class _PlainViTDet(_ViTDetBackbone):
+class _PlainViTDet(TransformerBackbone):
     """Shared body of ``ViT`` and ``ViTAE``: patch embed, abs pos-embed, blocks (windowed, every
     ``interval``-th global), final norm, simple pyramid."""
 
@@ -201,7 +185,7 @@ class _ViTAEStage(nn.Module):
 
 
 @BACKBONES.register_module()
-class ViTAE_S(_ViTDetBackbone):
+class ViTAE_S(TransformerBackbone):
     """ViTDet ViTAE-S: stages of performer reduction cells and ViTAE normal cells, final norm, simple pyramid.
 
     Official arguments (scalars are repeated per stage). NC block j of a stage is global when

@@ -90,6 +90,29 @@ class FrozenStagesMixin:
         return self
 
 
+class TransformerBackbone(FrozenStagesMixin, nn.Module):
+    """Base of the transformer backbones (Swin, Swin-Visformer, ViTAEv2 / VSA, ViTDet): frozen-stage ``train``
+    (:class:`FrozenStagesMixin`) and ``init_weights``.
+
+    Random initialisation happens in the subclass constructor; ``init_weights(path)`` loads an official
+    classification or detection checkpoint through :func:`mmdet.engine.checkpoint.load_checkpoint`, which applies
+    the conversion registered for the class.
+    """
+
+    def init_weights(self, pretrained: str | None = None) -> None:
+        """Load ``pretrained`` (else the constructor's ``pretrained`` where the class takes one); None keeps the
+        constructor's random init."""
+        pretrained = pretrained if pretrained is not None else getattr(self, "pretrained", None)
+        if pretrained is None:
+            return
+        if not isinstance(pretrained, str):
+            raise TypeError(f"{type(self).__name__}.init_weights: pretrained must be a checkpoint path (str) or None, "
+                            f"got {type(pretrained).__name__}")
+        from mmdet.engine.checkpoint import load_checkpoint
+        from mmdet.utils.logger import get_root_logger
+        load_checkpoint(self, pretrained, map_location="cpu", strict=False, logger=get_root_logger())
+
+
 #: take the explicit ``softmax(scale * q k^T + bias) v`` path in :func:`attention_with_bias` for CPU training with
 #: a bias that requires grad (benchmarks.profile_train_step --ab-attention sets it False to time the SDPA path)
 EXPLICIT_BIAS_ATTENTION_ON_CPU = True

@@ -36,7 +36,7 @@ from torch import nn
 
 from mmdet.engine.checkpoint import extract_state_dict
 
-from .transformer import (DropPath, FrozenStagesMixin, Mlp, WindowAttentionBase, adapt_relative_position_entries,
+from .transformer import (DropPath, Mlp, TransformerBackbone, WindowAttentionBase, adapt_relative_position_entries,
                           attention_with_bias, init_linear_and_norm, unwrap_moby_encoder, window_partition)
 from .vitdet_blocks import checkpoint_block
 
@@ -487,7 +487,7 @@ class ViTAEStage(nn.Module):
 # --------------------------------------------------------------------------- backbone base
 
 
-class ViTAEv2Base(FrozenStagesMixin, nn.Module):
+class ViTAEv2Base(TransformerBackbone):
     """Shared behaviour of :class:`ViTAEv2` and :class:`ViTAEv2_VSA`.
 
     * ``forward(img (B, 3, H, W))`` returns a tuple of NCHW maps for ``out_indices``
@@ -517,17 +517,6 @@ class ViTAEv2Base(FrozenStagesMixin, nn.Module):
 
     def frozen_modules(self) -> list[nn.Module]:
         return list(self.layers[:max(self.frozen_stages, 0)])
-
-    def init_weights(self, pretrained=None) -> None:
-        """Load ``pretrained`` (an official ImageNet checkpoint path); ``None`` keeps the constructor init."""
-        if pretrained is None:
-            return
-        if not isinstance(pretrained, str):
-            raise TypeError(f"{type(self).__name__}.init_weights: pretrained must be a checkpoint path (str) or None, "
-                            f"got {type(pretrained).__name__}")
-        from mmdet.engine.checkpoint import load_checkpoint
-        from mmdet.utils import get_root_logger
-        load_checkpoint(self, pretrained, map_location="cpu", strict=False, logger=get_root_logger())
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
         if x.dim() != 4:
