@@ -45,7 +45,8 @@ from .amp import autocast
 from .checkpoint import load_checkpoint, save_checkpoint, unwrap_model
 from .dist import get_dist_info, is_distributed
 from .hooks.hook import Hook, get_priority
-from .hooks.lr_updater import build_lr_hook, policy_hook_type
+from .hooks.lr_updater import build_lr_hook
+from .hooks.momentum_updater import build_momentum_hook
 from .hooks.optimizer import OptimizerHook
 from .log_buffer import LogBuffer
 from .registry import build_from_cfg
@@ -236,14 +237,6 @@ class BaseRunner:
             cfg.setdefault("type", default_type)
         return build_from_cfg(cfg, HOOKS, default_args)
 
-    @staticmethod
-    def _momentum_hook_cfg(cfg: dict) -> dict:
-        """mmcv's spelling ``policy='cyclic'`` -> ``type='CyclicMomentumUpdaterHook'`` (lower-case is title-cased)."""
-        cfg = copy.deepcopy(dict(cfg))
-        if "policy" in cfg:
-            cfg["type"] = policy_hook_type(cfg.pop("policy"), "MomentumUpdaterHook")
-        return cfg
-
     def register_lr_hook(self, lr_config) -> None:
         if lr_config is None:
             return
@@ -252,9 +245,7 @@ class BaseRunner:
     def register_momentum_hook(self, momentum_config) -> None:
         if momentum_config is None:
             return
-        if not isinstance(momentum_config, Hook):
-            momentum_config = self._momentum_hook_cfg(momentum_config)
-        self.register_hook(self._build_hook(momentum_config), priority="HIGH")
+        self.register_hook(build_momentum_hook(momentum_config), priority="HIGH")
 
     def register_optimizer_hook(self, optimizer_config) -> None:
         if optimizer_config is None:
