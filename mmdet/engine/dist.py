@@ -8,6 +8,7 @@ back to gloo, so the same configs (``dist_params=dict(backend='nccl')``) run on 
 from __future__ import annotations
 
 import functools
+import inspect
 import os
 import pickle
 import shutil
@@ -93,10 +94,18 @@ def process_device(gpu_ids: list[int] | None, distributed: bool) -> torch.device
 
 
 def wrap_distributed(model: torch.nn.Module, device: torch.device, **ddp_kwargs) -> torch.nn.Module:
-    """``DistributedDataParallel`` on ``device`` (``device_ids`` only for CUDA; buffers are not broadcast, as mmcv's
-    ``MMDistributedDataParallel``); ``ddp_kwargs`` such as ``find_unused_parameters`` are passed on."""
-    return torch.nn.parallel.DistributedDataParallel(
-        model, device_ids=[device.index] if device.type == "cuda" else None, broadcast_buffers=False, **ddp_kwargs)
+    """``DistributedDataParallel`` on ``device`` (``device_ids`` only for CUDA); ``ddp_kwargs`` such as
+    ``find_unused_parameters`` are passed on.
+
+    Buffers are synced once at construction and not before every forward, as mmcv's ``MMDistributedDataParallel``
+    (``broadcast_buffers=False``); torch releases that deprecate ``broadcast_buffers`` spell this
+    ``forward_sync_buffers=False``.
+    """
+    ddp = torch.nn.parallel.DistributedDataParallel
+    no_forward_sync = ("forward_sync_buffers" if "forward_sync_buffers" in inspect.signature(ddp).parameters
+                       else "broadcast_buffers")
+    return ddp(model, device_ids=[device.index] if device.type == "cuda" else None,
+               **{no_forward_sync: False}, **ddp_kwargs)
 
 
 def master_only(func: Callable) -> Callable:
