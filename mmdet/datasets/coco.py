@@ -453,7 +453,7 @@ class CocoDataset(CustomDataset):
                                           iou_thrs, metric_items, evaluator)
 
     def _evaluate_predictions(self, results, all_predictions, metrics, logger, classwise, proposal_nums, iou_thrs,
-                              metric_items, evaluator=COCOeval) -> OrderedDict:
+                              metric_items, evaluator) -> OrderedDict:
         """COCOeval per metric on in-memory COCO-format predictions (the same content mmdet reloads from its
         temporary json files: floats survive the json round trip exactly)."""
         eval_results = OrderedDict()

@@ -92,7 +92,6 @@ class BaseDetector(nn.Module, metaclass=ABCMeta):
                 child.init_weights()
             else:
                 init_children_weights(child)
-        self.apply_memory_format()
 
     @staticmethod
     def _set_batch_input_shape(img: torch.Tensor, img_metas: list[dict]) -> None:

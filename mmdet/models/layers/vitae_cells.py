@@ -194,19 +194,18 @@ def window_grid(x: torch.Tensor, window: int) -> tuple[torch.Tensor, tuple[int, 
     return x, (top, left, (h + top + bottom) // window, (w + left + right) // window)
 
 
-def windows_to_heads(x: torch.Tensor, window: int, nh: int, nw: int, groups: int, heads: int) -> torch.Tensor:
-    """``(B, Hp, Wp, groups * heads * hd)`` -> ``(groups, B * nh * nw, heads, window**2, hd)``.
+def windows_to_heads(x: torch.Tensor, window: int, nh: int, nw: int, heads: int) -> torch.Tensor:
+    """``(B, Hp, Wp, heads * hd)`` -> ``(B * nh * nw, heads, window**2, hd)``.
 
     Windows and the tokens inside them are row-major.
     """
     b = x.shape[0]
-    x = x.view(b, nh, window, nw, window, groups, heads, -1)
-    x = x.permute(5, 0, 1, 3, 6, 2, 4, 7)
-    return x.reshape(groups, b * nh * nw, heads, window * window, x.shape[-1])
+    x = x.view(b, nh, window, nw, window, heads, -1).permute(0, 1, 3, 5, 2, 4, 6)
+    return x.reshape(b * nh * nw, heads, window * window, x.shape[-1])
 
 
 def heads_to_windows(x: torch.Tensor, window: int, b: int, nh: int, nw: int) -> torch.Tensor:
-    """Inverse of :func:`windows_to_heads` for one group.
+    """Inverse of :func:`windows_to_heads`.
 
     ``(B * nh * nw, heads, ws * ws, hd)`` -> ``(B, Hp, Wp, heads * hd)``.
     """
@@ -362,7 +361,7 @@ class VSAWindowAttention(WindowAttentionBase):
         weight, bias = self.qkv.weight.flatten(1), self.qkv.bias  # rows (q|k|v, heads, hd)
         q = F.linear(x, weight[:c], None if bias is None else bias[:c])
         q = F.pad(q, (0, 0, left, wp - w - left, top, hp - h - top))
-        q = windows_to_heads(q, ws, nh, nw, 1, heads)[0]
+        q = windows_to_heads(q, ws, nh, nw, heads)
         # keys / values channels-first for grid_sample: rows reordered to (heads, k|v, hd) and the GEMM computes
         # W x^T, so its output already is (B * heads, 2 * hd, H, W) without a channels-last -> NCHW copy
         kv_weight = weight[c:].view(2, heads, hd, -1).transpose(0, 1).reshape(2 * c, -1)
